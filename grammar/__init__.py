@@ -1,0 +1,1 @@
+"""The grammar of `.agent` files, shipped as package data."""

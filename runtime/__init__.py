@@ -1,0 +1,1 @@
+"""The sandboxed runtime: IR loader, contracts, sandbox, handlers, run store, approvals."""
