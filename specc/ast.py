@@ -1,0 +1,264 @@
+"""The typed syntax tree of an `.agent` file.
+
+Every node carries the `Span` of the text it came from, so any pass can point at it. Nodes are
+pydantic models built by `specc.lowering` with `model_construct` (the lowering is trusted), which
+keeps parsing fast; they validate normally when built by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Span(BaseModel):
+    """A region of source text: 1-based lines and columns, end exclusive, plus byte offsets."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    start: int = 0
+    end: int = 0
+
+
+class Node(BaseModel):
+    """Base of every syntax node."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    span: Span
+
+
+class Name(Node):
+    """An identifier with its own span (a name is often pointed at on its own)."""
+
+    value: str
+
+
+class Str(Node):
+    """A string literal, its escapes already decoded."""
+
+    value: str
+
+
+# --- types -------------------------------------------------------------------------------------
+
+
+class Range(Node):
+    """An inclusive range `a..b`, `a..` or `..b`."""
+
+    low: float | None
+    high: float | None
+    text: str
+
+
+class Constraint(Node):
+    """One constraint on a primitive type."""
+
+    kind: Literal["range", "regex", "under", "host"]
+    range: Range | None = None
+    text: str = ""  # the regex source, the mount of `under`, the host of `host`
+
+
+class TypeExpr(Node):
+    """A written type: a primitive with constraints, a named record, a list or a literal union."""
+
+    kind: Literal["prim", "named", "list", "union"]
+    name: str = ""  # the primitive or the record type's name
+    constraints: list[Constraint] = []
+    item: TypeExpr | None = None  # list item type
+    count: Range | None = None  # list item-count range
+    literals: list[Str] = []  # union members
+    optional: bool = False
+
+
+class Field(Node):
+    """`name: type` in a record, the input block or a parameter list."""
+
+    name: Name
+    type: TypeExpr
+
+
+class TypeDecl(Node):
+    """`type Name { fields }`."""
+
+    name: Name
+    fields: list[Field]
+
+
+# --- expressions -------------------------------------------------------------------------------
+
+
+class Expr(Node):
+    """An expression of the workflow or of a `require` guard."""
+
+    kind: Literal["string", "number", "bool", "ref", "record", "list", "len", "compare", "in",
+                  "and", "or", "not"]
+    value: str | float | bool | None = None  # literal value; operator for `compare`
+    path: list[Name] = []  # `ref`: the first name, then the fields
+    items: list[Expr] = []  # operands, list items, record values
+    keys: list[Name] = []  # `record`: the field names, parallel to `items`
+    is_int: bool = False  # a number literal written without a decimal point
+
+
+# --- strategies and handlers --------------------------------------------------------------------
+
+
+class Strategy(Node):
+    """What to do on a failure: retry, fallback, escalate or abort."""
+
+    kind: Literal["retry", "fallback", "escalate", "abort"]
+    count: int = 0
+    backoff_min_ms: int | None = None
+    backoff_max_ms: int | None = None
+    backoff_span: Span | None = None
+    then: Strategy | None = None
+    target: Name | None = None  # fallback action
+    reason: str | None = None
+
+
+class Handler(Node):
+    """`on KIND[, KIND...] STRATEGY`."""
+
+    kinds: list[Name]
+    strategy: Strategy
+
+
+class Require(Node):
+    """`require EXPR else STRATEGY`."""
+
+    condition: Expr
+    strategy: Strategy
+
+
+# --- actions -----------------------------------------------------------------------------------
+
+
+class Setting(Node):
+    """One sandbox setting (`memory 256MiB`), keyed by its keyword; values are normalised:
+    bytes for sizes, milliseconds for durations."""
+
+    key: str
+    value: str | int | float
+
+
+class ActionMount(Node):
+    """`mount PATH [MODE]` inside an action."""
+
+    path: Str
+    mode: Literal["read_only", "read_write"] | None = None
+
+
+class Action(Node):
+    """An action the agent may take."""
+
+    name: Name
+    params: list[Field]
+    returns: TypeExpr | None
+    run: list[Str] = []
+    mounts: list[ActionMount] = []
+    network: list[Str] = []
+    env: list[Name] = []
+    effect: Name | None = None
+    risk: Name | None = None
+    approval: Literal["required", "none"] | None = None
+    approval_reason: str | None = None
+    approval_span: Span | None = None
+    idempotent: bool = False
+    idempotency_key: list[Name] | None = None
+    idempotent_span: Span | None = None
+    reliability: float | None = None
+    reliability_span: Span | None = None
+    settings: list[Setting] = []
+    requires: list[Require] = []
+    handlers: list[Handler] = []
+
+
+# --- agent -------------------------------------------------------------------------------------
+
+
+class ScopeMount(Node):
+    """`mount PATH [at TARGET] [MODE]` in the scope."""
+
+    path: Str
+    target: Str | None = None
+    mode: Literal["read_only", "read_write"] = "read_only"
+
+
+class ScopeEnv(Node):
+    """`env NAME [secret]` in the scope."""
+
+    name: Name
+    secret: bool = False
+
+
+class Scope(Node):
+    """The most any action of the agent may touch."""
+
+    mounts: list[ScopeMount] = []
+    network: list[Str] = []
+    env: list[ScopeEnv] = []
+
+
+class Limits(Node):
+    """The limits of one run."""
+
+    steps: int | None = None
+    steps_span: Span | None = None
+    wall_ms: int | None = None
+    wall_span: Span | None = None
+
+
+class Call(Node):
+    """`action(arg: expr, ...)`."""
+
+    action: Name
+    args: list[tuple[Name, Expr]]
+
+
+class Statement(Node):
+    """One workflow statement: a call (bound to a step name or not), a guard or the return."""
+
+    kind: Literal["call", "require", "return"]
+    name: Name | None = None
+    call: Call | None = None
+    require: Require | None = None
+    value: Expr | None = None
+
+
+class Workflow(Node):
+    """The straight sequence of steps."""
+
+    statements: list[Statement]
+
+
+class Planner(Node):
+    """`planner NAME { ... }`: parsed, not yet run."""
+
+    kind: Name
+    settings: list[Setting]
+
+
+class Agent(Node):
+    """A whole `.agent` file."""
+
+    name: Name
+    version: Str | None = None
+    description: Str | None = None
+    limits: Limits | None = None
+    reliability: float | None = None
+    reliability_span: Span | None = None
+    scope: Scope | None = None
+    sandbox: list[Setting] = []
+    types: list[TypeDecl] = []
+    input: list[Field] | None = None
+    input_span: Span | None = None
+    output: TypeExpr | None = None
+    actions: list[Action] = []
+    workflow: Workflow | None = None
+    planner: Planner | None = None
+    handlers: list[Handler] = []

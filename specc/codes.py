@@ -1,0 +1,229 @@
+"""The registry of diagnostic codes and their message templates.
+
+Every diagnostic specc can emit is declared here: a stable `SPC` code, the binding slug of
+DESIGN section 3, its default severity and a one-line summary. Passes never write message text of
+their own; they fill in one of the templates below.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final
+
+
+class Severity(enum.Enum):
+    """How bad a diagnostic is; errors stop `specc build` and `specc run`."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Code:
+    """A stable diagnostic code with its slug, default severity and summary."""
+
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message template bound to a code; fields are filled with `str.format`."""
+
+    code: Code
+    template: str
+    help: str | None = None
+
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+# --- front end ---------------------------------------------------------------------------------
+SYNTAX: Final = Code("SPC001", "syntax", ERROR, "the text does not parse")
+ENCODING: Final = Code("SPC002", "encoding", ERROR, "the file is not UTF-8")
+UNDEFINED_NAME: Final = Code(
+    "SPC003", "undefined-name", ERROR, "a type, action, step, field, mount or env that is not declared"
+)
+DUPLICATE_DEFINITION: Final = Code("SPC004", "duplicate-definition", ERROR, "a name declared twice")
+TYPE_MISMATCH: Final = Code(
+    "SPC005", "type-mismatch", ERROR, "an argument, comparison, return or field access of the wrong type"
+)
+MISSING_ARGUMENT: Final = Code("SPC006", "missing-argument", ERROR, "a call leaves out a parameter")
+UNKNOWN_ARGUMENT: Final = Code(
+    "SPC007", "unknown-argument", ERROR, "a call passes a parameter that does not exist"
+)
+INVALID_CONSTRAINT: Final = Code(
+    "SPC008", "invalid-constraint", ERROR, "a bad regex, a range whose min is above its max, an empty union"
+)
+INVALID_LIMIT: Final = Code("SPC009", "invalid-limit", ERROR, "a limit of zero, negative or absurd")
+MISSING_LIMITS: Final = Code(
+    "SPC010", "missing-limits", ERROR, "no `limits` block, or one without `steps` and `wall`"
+)
+UNUSED_DEFINITION: Final = Code("SPC011", "unused-definition", WARNING, "a type or action nothing uses")
+
+# --- safety (DESIGN section 3, second half) ------------------------------------------------------
+FORBIDDEN_MOUNT: Final = Code(
+    "SPC101", "forbidden-mount", ERROR, "a mount of a system folder, a home folder or the Docker socket"
+)
+SCOPE_VIOLATION: Final = Code(
+    "SPC102", "scope-violation", ERROR, "an action reaches beyond the agent's scope or widens a mount's mode"
+)
+WRITE_IN_READ_ACTION: Final = Code(
+    "SPC103", "write-in-read-action", ERROR, "an action with `effect read` has a read-write mount"
+)
+PATH_OUTSIDE_MOUNT: Final = Code(
+    "SPC104", "path-outside-mount", ERROR, "a `path under` parameter whose action does not mount it"
+)
+UNHANDLED_FAILURE: Final = Code(
+    "SPC105", "unhandled-failure", ERROR, "an action has no handler for some failure kind"
+)
+UNSAFE_RETRY: Final = Code(
+    "SPC106", "unsafe-retry", ERROR, "`retry` on a write or destructive action that is not idempotent"
+)
+NON_RETRYABLE: Final = Code(
+    "SPC107", "non-retryable", ERROR, "`retry` for a failure kind that retrying cannot fix"
+)
+FALLBACK_CYCLE: Final = Code("SPC108", "fallback-cycle", ERROR, "a chain of fallbacks loops")
+FALLBACK_INCOMPATIBLE: Final = Code(
+    "SPC109", "fallback-incompatible", ERROR, "a fallback cannot take the arguments or give the result"
+)
+FALLBACK_RISKIER: Final = Code(
+    "SPC110", "fallback-riskier", ERROR, "a fallback is riskier than the action it stands in for"
+)
+APPROVAL_REQUIRED: Final = Code(
+    "SPC111", "approval-required", ERROR, "a destructive or high-risk action without `approval required`"
+)
+LIMIT_TOO_SMALL: Final = Code(
+    "SPC112", "limit-too-small", ERROR, "`limits.steps` is below the number of workflow steps"
+)
+RELIABILITY_BELOW_TARGET: Final = Code(
+    "SPC113", "reliability-below-target", WARNING, "the workflow's compounded success is below its target"
+)
+RELIABILITY_UNKNOWN: Final = Code(
+    "SPC114", "reliability-unknown", WARNING, "a reliability target is set but a step has no estimate"
+)
+UNPINNED_IMAGE: Final = Code("SPC115", "unpinned-image", WARNING, "an image without a tag, or `latest`")
+
+ALL_CODES: Final[tuple[Code, ...]] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Code)
+)
+BY_CODE: Final[dict[str, Code]] = {c.code: c for c in ALL_CODES}
+BY_NAME: Final[dict[str, Code]] = {c.name: c for c in ALL_CODES}
+
+
+def lookup(key: str) -> Code | None:
+    """Find a code by its `SPCnnn` number (any case) or its slug."""
+    return BY_CODE.get(key.upper()) or BY_NAME.get(key.lower())
+
+
+# --- messages ------------------------------------------------------------------------------------
+# syntax
+UNEXPECTED_TOKEN: Final = Message(SYNTAX, "unexpected {found}, expected {expected}")
+UNEXPECTED_CHARACTER: Final = Message(SYNTAX, "unexpected character `{char}`, expected {expected}")
+UNEXPECTED_EOF: Final = Message(SYNTAX, "unexpected end of file, expected {expected}")
+EMPTY_FILE: Final = Message(SYNTAX, "the file is empty", "an agent starts with `agent NAME {{`")
+BAD_ESCAPE: Final = Message(
+    SYNTAX, "unknown escape `{escape}` in a string", "the escapes are `\\\"`, `\\\\`, `\\n`, `\\t` and `\\uXXXX`"
+)
+TOO_DEEP: Final = Message(
+    SYNTAX, "expression nested deeper than {limit} levels", "split the expression into simpler ones"
+)
+TOO_LARGE: Final = Message(SYNTAX, "the file is {size} bytes, more than the {limit} bytes a spec may have")
+NUMBER_TOO_LARGE: Final = Message(SYNTAX, "the number `{text}` is too large")
+TWO_ORCHESTRATORS: Final = Message(
+    SYNTAX, "an agent has a `workflow` or a `planner`, not both", "remove one of them"
+)
+REPEATED_ITEM: Final = Message(DUPLICATE_DEFINITION, "`{item}` is given twice in {where}")
+# encoding
+NOT_UTF8: Final = Message(
+    ENCODING, "the file is not valid UTF-8 (byte 0x{byte:02x} at offset {offset})", "save the file as UTF-8"
+)
+NUL_BYTE: Final = Message(ENCODING, "the file contains a NUL byte", "a spec is plain UTF-8 text")
+# names
+UNDEFINED_TYPE: Final = Message(UNDEFINED_NAME, "type `{name}` is not declared")
+UNDEFINED_ACTION: Final = Message(UNDEFINED_NAME, "action `{name}` is not declared")
+UNDEFINED_VALUE: Final = Message(UNDEFINED_NAME, "`{name}` is not a step or `input`")
+UNDEFINED_STEP_LATER: Final = Message(
+    UNDEFINED_NAME, "step `{name}` is used before it runs", "a step can only use steps above it"
+)
+UNDEFINED_FIELD: Final = Message(UNDEFINED_NAME, "`{owner}` has no field `{name}`")
+UNDEFINED_MOUNT: Final = Message(UNDEFINED_NAME, "mount `{name}` is not declared in the scope")
+UNDEFINED_ENV: Final = Message(UNDEFINED_NAME, "env var `{name}` is not declared in the scope")
+UNDEFINED_KIND: Final = Message(UNDEFINED_NAME, "`{name}` is not a failure kind")
+UNDEFINED_PARAM: Final = Message(UNDEFINED_NAME, "action `{action}` has no parameter `{name}`")
+NO_INPUT: Final = Message(UNDEFINED_NAME, "the agent declares no `input`")
+# duplicates
+DUPLICATE_TYPE: Final = Message(DUPLICATE_DEFINITION, "type `{name}` is declared twice")
+DUPLICATE_ACTION: Final = Message(DUPLICATE_DEFINITION, "action `{name}` is declared twice")
+DUPLICATE_FIELD: Final = Message(DUPLICATE_DEFINITION, "field `{name}` is declared twice")
+DUPLICATE_PARAM: Final = Message(DUPLICATE_DEFINITION, "parameter `{name}` is declared twice")
+DUPLICATE_STEP: Final = Message(DUPLICATE_DEFINITION, "step `{name}` is defined twice")
+DUPLICATE_ARG: Final = Message(DUPLICATE_DEFINITION, "argument `{name}` is passed twice")
+DUPLICATE_MOUNT: Final = Message(DUPLICATE_DEFINITION, "mount `{name}` is declared twice")
+DUPLICATE_TARGET: Final = Message(
+    DUPLICATE_DEFINITION, "mounts `{first}` and `{second}` both land at `{target}` in the container"
+)
+DUPLICATE_ENV: Final = Message(DUPLICATE_DEFINITION, "env var `{name}` is declared twice")
+DUPLICATE_HANDLER: Final = Message(DUPLICATE_DEFINITION, "failure kind `{name}` is handled twice")
+DUPLICATE_LITERAL: Final = Message(DUPLICATE_DEFINITION, "`{name}` appears twice in the union")
+# types
+ARG_TYPE: Final = Message(
+    TYPE_MISMATCH, "argument `{name}` of `{action}` expects {expected}, found {found}"
+)
+COMPARE_TYPE: Final = Message(TYPE_MISMATCH, "cannot compare {left} with {right} using `{op}`")
+ORDER_TYPE: Final = Message(TYPE_MISMATCH, "`{op}` needs numbers, found {found}")
+BOOL_TYPE: Final = Message(TYPE_MISMATCH, "`{op}` needs a bool, found {found}")
+RETURN_TYPE: Final = Message(TYPE_MISMATCH, "the workflow returns {found}, but `output` is {expected}")
+FIELD_OF_NON_RECORD: Final = Message(TYPE_MISMATCH, "`{owner}` is {found}, which has no fields")
+LEN_TYPE: Final = Message(TYPE_MISMATCH, "`len` needs a string or a list, found {found}")
+IN_TYPE: Final = Message(TYPE_MISMATCH, "`in` needs a list on its right, found {found}")
+LIST_MIXED: Final = Message(TYPE_MISMATCH, "list items must share a type, found {first} and {other}")
+REQUIRE_TYPE: Final = Message(TYPE_MISMATCH, "a `require` condition must be a bool, found {found}")
+VOID_RESULT: Final = Message(TYPE_MISMATCH, "a workflow that has no `output` cannot `return` a value")
+MISSING_RETURN: Final = Message(
+    TYPE_MISMATCH, "the workflow never returns, but `output` is {expected}", "end the workflow with `return`"
+)
+IDEMPOTENCY_KEY: Final = Message(TYPE_MISMATCH, "idempotency key `{path}` must be a string or an int, found {found}")
+CONSTRAINT_ON: Final = Message(INVALID_CONSTRAINT, "{constraint} does not apply to {found}")
+# calls
+MISSING_ARG: Final = Message(MISSING_ARGUMENT, "call to `{action}` is missing argument `{name}`")
+UNKNOWN_ARG: Final = Message(UNKNOWN_ARGUMENT, "action `{action}` has no parameter `{name}`")
+UNKNOWN_RECORD_FIELD: Final = Message(UNKNOWN_ARGUMENT, "record {owner} has no field `{name}`")
+MISSING_RECORD_FIELD: Final = Message(MISSING_ARGUMENT, "record {owner} is missing field `{name}`")
+# constraints
+BAD_REGEX: Final = Message(INVALID_CONSTRAINT, "invalid regex: {reason}")
+BACKTRACKING_REGEX: Final = Message(
+    INVALID_CONSTRAINT,
+    "regex `{pattern}` can backtrack catastrophically",
+    "a repeated group that itself repeats, such as `(a+)+`, takes exponential time on some inputs; "
+    "repeat the inner part only once",
+)
+EMPTY_RANGE: Final = Message(INVALID_CONSTRAINT, "range `{text}` is empty: its min is above its max")
+NEGATIVE_LENGTH: Final = Message(INVALID_CONSTRAINT, "a length or count cannot be negative, found `{text}`")
+FRACTIONAL_BOUND: Final = Message(INVALID_CONSTRAINT, "{what} bounds must be whole numbers, found `{text}`")
+BAD_HOST: Final = Message(INVALID_CONSTRAINT, "`{text}` is not a host name")
+# limits
+LIMIT_NOT_POSITIVE: Final = Message(INVALID_LIMIT, "`{name}` must be above zero", "{why}")
+LIMIT_ABSURD: Final = Message(INVALID_LIMIT, "`{name}` of {value} is above the most specc allows ({limit})")
+LIMIT_BELOW_MIN: Final = Message(INVALID_LIMIT, "`{name}` of {value} is below the least specc allows ({limit})")
+BAD_PROBABILITY: Final = Message(INVALID_LIMIT, "`{name}` must be a probability between 0 and 1, found `{value}`")
+BAD_RETRY_COUNT: Final = Message(INVALID_LIMIT, "`retry {value}` must retry between 1 and {limit} times")
+BAD_BACKOFF: Final = Message(INVALID_LIMIT, "backoff `{text}` starts above where it ends")
+NO_LIMITS: Final = Message(
+    MISSING_LIMITS,
+    "agent `{name}` has no `limits` block",
+    "add `limits {{ steps N  wall DURATION }}` so that every run is bounded",
+)
+LIMIT_MISSING: Final = Message(
+    MISSING_LIMITS, "`limits` has no `{name}`", "add `{name} {example}` inside `limits`"
+)
+# unused
+UNUSED_TYPE: Final = Message(UNUSED_DEFINITION, "type `{name}` is never used")
+UNUSED_ACTION: Final = Message(UNUSED_DEFINITION, "action `{name}` is never called")
+RETURN_NOT_LAST: Final = Message(SYNTAX, "`return` must be the last statement of the workflow")
+UNDEFINED_FALLBACK: Final = Message(UNDEFINED_NAME, "fallback action `{name}` is not declared")
+NO_RESULT: Final = Message(TYPE_MISMATCH, "action `{action}` returns nothing, so step `{name}` has no value")
+FIELD_TYPE: Final = Message(TYPE_MISMATCH, "field `{name}` of `{record}` expects {expected}, found {found}")

@@ -1,0 +1,81 @@
+"""The one door into the compiler: `compile_source(text, path) -> Compilation`.
+
+The CLI, tests and any editor integration go through here: decode, parse, lower, then run the
+passes of `specc.passes.PASSES` over the agent.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from specc import ast
+from specc.codes import Severity
+from specc.context import Context, Symbols
+from specc.diagnostics import Diagnostic, Reporter
+
+if TYPE_CHECKING:
+    from specc.ir import IR
+
+
+@dataclass
+class Compilation:
+    """The result of compiling one spec: its diagnostics and, when it parsed, its agent."""
+
+    path: str
+    source: str | None
+    diagnostics: list[Diagnostic]
+    agent: ast.Agent | None = None
+    symbols: Symbols | None = None
+    base_dir: str = "."
+    _ir: Any = field(default=None, repr=False)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    @property
+    def ir(self) -> IR:
+        """The compiled artifact; only for a spec without errors."""
+        if self.has_errors or self.agent is None or self.symbols is None or self.source is None:
+            raise ValueError("a spec with errors has no IR")
+        if self._ir is None:
+            from specc.ir import build_ir
+
+            self._ir = build_ir(self)
+        return self._ir  # type: ignore[no-any-return]
+
+
+def compile_source(source: str | bytes, path: str = "<input>") -> Compilation:
+    """Compile a spec's text (or raw bytes) found at `path`; never raises on bad input."""
+    from specc.lowering import lower
+    from specc.parser import decode, parse
+    from specc.passes import PASSES
+
+    reporter = Reporter(path)
+    base_dir = os.path.dirname(os.path.abspath(path)) if not path.startswith("<") else os.getcwd()
+    text = decode(source, reporter) if isinstance(source, bytes) else source
+    if text is None:
+        return Compilation(path, None, reporter.diagnostics, base_dir=base_dir)
+    tree = parse(text, reporter)
+    if tree is None:
+        return Compilation(path, text, reporter.diagnostics, base_dir=base_dir)
+    agent = lower(tree, reporter)
+    if agent is None:
+        return Compilation(path, text, _sorted(reporter.diagnostics), base_dir=base_dir)
+    ctx = Context(agent=agent, file=path, reporter=reporter, base_dir=base_dir)
+    for check in PASSES:
+        check(ctx)
+    return Compilation(path, text, _sorted(reporter.diagnostics), agent, ctx.symbols, base_dir)
+
+
+def compile_file(path: str) -> Compilation:
+    """Read and compile a spec file; a file that cannot be read is an `OSError` for the caller."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return compile_source(data, path)
+
+
+def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diagnostics, key=lambda d: d.sort_key)

@@ -1,0 +1,30 @@
+"""The closed set of failure kinds (DESIGN section 2) and which of them a retry can fix."""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+
+class FailureKind(enum.Enum):
+    """Every way an action attempt or a run can fail."""
+
+    INVALID_INPUT = "invalid_input"
+    DENIED = "denied"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    CRASH = "crash"
+    INVALID_OUTPUT = "invalid_output"
+    UNCERTAIN = "uncertain"
+    SANDBOX = "sandbox"
+    BUDGET = "budget"
+
+
+#: Every kind by its name in the language.
+KIND_NAMES: Final = tuple(k.value for k in FailureKind)
+#: The kinds a handler may retry: a second attempt can succeed where the first failed.
+RETRYABLE: Final = frozenset({"timeout", "error", "crash", "invalid_output", "sandbox"})
+#: The kinds an action can raise; `budget` belongs to the run as a whole.
+ACTION_KINDS: Final = tuple(k for k in KIND_NAMES if k != "budget")
+#: The word that handles every kind not handled otherwise.
+ANY: Final = "any"

@@ -1,0 +1,594 @@
+"""The lowering from lark's parse tree to the typed AST of `specc.ast`.
+
+This is the only module that knows the shape of the parse tree. It decodes literals (string
+escapes, durations, sizes), reports what the grammar cannot (a bad escape, a repeated setting, a
+workflow beside a planner), and builds nodes with `model_construct` because its input is trusted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lark import Token, Tree
+
+from specc import ast, codes
+from specc.diagnostics import Label, Reporter
+from specc.parser import MAX_DEPTH
+
+_DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+_SIZE_BYTES = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+class _TooDeep(Exception):
+    def __init__(self, span: ast.Span) -> None:
+        self.span = span
+
+
+def lower(tree: Tree[Token], reporter: Reporter) -> ast.Agent | None:
+    """Lower a parse tree to an `Agent`, reporting what the grammar alone cannot catch."""
+    lowering = _Lowering(reporter)
+    try:
+        return lowering.agent(tree.children[0])  # type: ignore[arg-type]
+    except _TooDeep as exc:
+        reporter.report(codes.TOO_DEEP, exc.span, limit=MAX_DEPTH)
+        return None
+
+
+def span_of(node: Tree[Token] | Token) -> ast.Span:
+    """The span of a tree or token, 1-based with an exclusive end."""
+    if isinstance(node, Token):
+        return ast.Span.model_construct(
+            line=node.line, column=node.column, end_line=node.end_line,
+            end_column=node.end_column, start=node.start_pos, end=node.end_pos,
+        )
+    meta = node.meta
+    if meta.empty:
+        return ast.Span.model_construct(line=1, column=1, end_line=1, end_column=1)
+    return ast.Span.model_construct(
+        line=meta.line, column=meta.column, end_line=meta.end_line,
+        end_column=meta.end_column, start=meta.start_pos, end=meta.end_pos,
+    )
+
+
+def _join(first: ast.Span, last: ast.Span) -> ast.Span:
+    return ast.Span.model_construct(
+        line=first.line, column=first.column, end_line=last.end_line,
+        end_column=last.end_column, start=first.start, end=last.end,
+    )
+
+
+class _Lowering:
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+
+    # --- literals --------------------------------------------------------------------------
+
+    def name(self, token: Token) -> ast.Name:
+        return ast.Name.model_construct(span=span_of(token), value=str(token))
+
+    def string(self, token: Token) -> ast.Str:
+        return ast.Str.model_construct(span=span_of(token), value=self.unescape(token))
+
+    def unescape(self, token: Token) -> str:
+        raw = str(token)[1:-1]
+        if "\\" not in raw:
+            return raw
+        out: list[str] = []
+        i = 0
+        while i < len(raw):
+            char = raw[i]
+            if char != "\\":
+                out.append(char)
+                i += 1
+                continue
+            nxt = raw[i + 1]
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+                i += 2
+                continue
+            hexdigits = raw[i + 2 : i + 6]
+            if nxt == "u" and len(hexdigits) == 4 and all(c in "0123456789abcdefABCDEF" for c in hexdigits):
+                out.append(chr(int(hexdigits, 16)))
+                i += 6
+                continue
+            column = token.column + 1 + i
+            span = ast.Span.model_construct(
+                line=token.line, column=column, end_line=token.line, end_column=column + 2,
+                start=token.start_pos + 1 + i, end=token.start_pos + 3 + i,
+            )
+            self.reporter.report(codes.BAD_ESCAPE, span, escape=raw[i : i + 2])
+            out.append(raw[i : i + 2])
+            i += 2
+        return "".join(out)
+
+    def integer(self, token: Token) -> int:
+        try:
+            return int(str(token))
+        except ValueError:  # more digits than Python converts
+            self.reporter.report(codes.NUMBER_TOO_LARGE, span_of(token), text=str(token)[:20] + "...")
+            return 0
+
+    def number(self, token: Token) -> float:
+        value = float(str(token))
+        if value == float("inf"):
+            self.reporter.report(codes.NUMBER_TOO_LARGE, span_of(token), text=str(token)[:20] + "...")
+            return 0.0
+        return value
+
+    def duration_ms(self, token: Token) -> int:
+        text = str(token)
+        unit = "ms" if text.endswith("ms") else text[-1]
+        return self.integer_text(token, text[: -len(unit)]) * _DURATION_MS[unit]
+
+    def size_bytes(self, token: Token) -> int:
+        text = str(token)
+        for unit in ("KiB", "MiB", "GiB", "B"):
+            if text.endswith(unit):
+                return self.integer_text(token, text[: -len(unit)]) * _SIZE_BYTES[unit]
+        raise AssertionError(text)  # the grammar admits no other unit
+
+    def integer_text(self, token: Token, digits: str) -> int:
+        try:
+            return int(digits)
+        except ValueError:
+            self.reporter.report(codes.NUMBER_TOO_LARGE, span_of(token), text=digits[:20] + "...")
+            return 0
+
+    # --- agent -----------------------------------------------------------------------------
+
+    def agent(self, tree: Tree[Token]) -> ast.Agent:
+        name_token, *items = tree.children
+        fields: dict[str, Any] = {
+            "span": span_of(tree), "name": self.name(name_token),  # type: ignore[arg-type]
+            "types": [], "actions": [], "handlers": [], "sandbox": [],
+        }
+        seen: dict[str, ast.Span] = {}
+        for item in items:
+            assert isinstance(item, Tree)
+            kind = item.data
+            if kind in _ITEM_WORDS:
+                here = self.keyword_span(item)
+                other = {"workflow": "planner", "planner": "workflow"}.get(kind)
+                if kind in seen or (other is not None and other in seen):
+                    first = seen.get(kind) or seen[other]  # type: ignore[index]
+                    labels = (Label(first, "first given here"),)
+                    if kind in seen:
+                        self.reporter.report(codes.REPEATED_ITEM, here, item=_ITEM_WORDS[kind],
+                                             where="the agent", labels=labels)
+                    else:
+                        self.reporter.report(codes.TWO_ORCHESTRATORS, here, labels=labels)
+                    continue
+                seen[kind] = here
+            getattr(self, "item_" + kind)(item, fields)
+        return ast.Agent.model_construct(**_defaults(ast.Agent, fields))
+
+    def keyword_span(self, tree: Tree[Token]) -> ast.Span:
+        """The span of the keyword that opens an agent item, a tight place to point at."""
+        span = span_of(tree)
+        width = len(_ITEM_WORDS.get(tree.data, "x"))
+        return ast.Span.model_construct(
+            line=span.line, column=span.column, end_line=span.line,
+            end_column=span.column + width, start=span.start, end=span.start + width,
+        )
+
+    def item_version(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        out["version"] = self.string(tree.children[0])  # type: ignore[arg-type]
+
+    def item_description(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        out["description"] = self.string(tree.children[0])  # type: ignore[arg-type]
+
+    def item_reliability(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        token = tree.children[0]
+        out["reliability"] = self.number(token)  # type: ignore[arg-type]
+        out["reliability_span"] = span_of(token)  # type: ignore[arg-type]
+
+    def item_limits(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        fields: dict[str, Any] = {"span": span_of(tree)}
+        for item in tree.children:
+            assert isinstance(item, Tree)
+            token = item.children[0]
+            assert isinstance(token, Token)
+            key = "steps" if item.data == "limit_steps" else "wall"
+            if key + "_span" in fields:
+                self.reporter.report(
+                    codes.REPEATED_ITEM, span_of(item), item=key, where="`limits`",
+                    labels=(Label(fields[key + "_span"], "first given here"),),
+                )
+                continue
+            fields[key + "_span"] = span_of(token)
+            if key == "steps":
+                fields["steps"] = self.integer(token)
+            else:
+                fields["wall_ms"] = self.duration_ms(token)
+        out["limits"] = ast.Limits.model_construct(**_defaults(ast.Limits, fields))
+
+    def item_scope(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        mounts: list[ast.ScopeMount] = []
+        network: list[ast.Str] = []
+        env: list[ast.ScopeEnv] = []
+        for item in tree.children:
+            assert isinstance(item, Tree)
+            c = item.children
+            if item.data == "scope_mount":
+                mounts.append(ast.ScopeMount.model_construct(
+                    span=span_of(item), path=self.string(c[0]),  # type: ignore[arg-type]
+                    target=self.string(c[1]) if c[1] is not None else None,  # type: ignore[arg-type]
+                    mode=str(c[2]) if c[2] is not None else "read_only",
+                ))
+            elif item.data == "scope_network":
+                network.append(self.string(c[0]))  # type: ignore[arg-type]
+            else:
+                env.append(ast.ScopeEnv.model_construct(
+                    span=span_of(item), name=self.name(c[0]),  # type: ignore[arg-type]
+                    secret=c[1] is not None,
+                ))
+        out["scope"] = ast.Scope.model_construct(
+            span=span_of(tree), mounts=mounts, network=network, env=env
+        )
+
+    def item_sandbox(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        out["sandbox"] = self.settings(tree.children, "`sandbox`")
+
+    def settings(self, items: list[Any], where: str) -> list[ast.Setting]:
+        result: list[ast.Setting] = []
+        seen: dict[str, ast.Span] = {}
+        for item in items:
+            setting = self.setting(item)
+            if setting.key in seen:
+                self.reporter.report(
+                    codes.REPEATED_ITEM, setting.span, item=setting.key, where=where,
+                    labels=(Label(seen[setting.key], "first given here"),),
+                )
+                continue
+            seen[setting.key] = setting.span
+            result.append(setting)
+        return result
+
+    def setting(self, item: Tree[Token]) -> ast.Setting:
+        token = item.children[0]
+        assert isinstance(token, Token)
+        key = item.data.split("_", 1)[1]
+        value: str | int | float
+        if key in ("memory", "output"):
+            value = self.size_bytes(token)
+        elif key == "timeout":
+            value = self.duration_ms(token)
+        elif key == "cpus":
+            value = self.number(token)
+        elif key in ("pids", "max_turns"):
+            value = self.integer(token)
+        elif token.type == "STRING":
+            value = self.unescape(token)
+        else:
+            value = str(token)
+        return ast.Setting.model_construct(span=span_of(item), key=key, value=value)
+
+    def item_type_decl(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        name, *fields = tree.children
+        out["types"].append(ast.TypeDecl.model_construct(
+            span=span_of(tree), name=self.name(name),  # type: ignore[arg-type]
+            fields=[self.field(f) for f in fields],  # type: ignore[arg-type]
+        ))
+
+    def item_input_decl(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        out["input"] = [self.field(f) for f in tree.children]  # type: ignore[arg-type]
+        out["input_span"] = self.keyword_span(tree)
+
+    def item_output_decl(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        out["output"] = self.type_expr(tree.children[0], 0)  # type: ignore[arg-type]
+
+    def field(self, tree: Tree[Token]) -> ast.Field:
+        name, type_tree = tree.children
+        return ast.Field.model_construct(
+            span=span_of(tree), name=self.name(name),  # type: ignore[arg-type]
+            type=self.type_expr(type_tree, 0),  # type: ignore[arg-type]
+        )
+
+    # --- types -----------------------------------------------------------------------------
+
+    def type_expr(self, tree: Tree[Token], depth: int) -> ast.TypeExpr:
+        if depth > MAX_DEPTH:
+            raise _TooDeep(span_of(tree))
+        base, optional = tree.children
+        assert isinstance(base, Tree)
+        fields: dict[str, Any] = {"span": span_of(tree), "optional": optional is not None}
+        kind = base.data
+        if kind == "prim_type":
+            prim, *constraints = base.children
+            fields.update(kind="prim", name=str(prim),
+                          constraints=[self.constraint(c) for c in constraints])  # type: ignore[arg-type]
+        elif kind == "named_type":
+            fields.update(kind="named", name=str(base.children[0]))
+        elif kind == "list_type":
+            item, count = base.children
+            fields.update(kind="list", name="list", item=self.type_expr(item, depth + 1),  # type: ignore[arg-type]
+                          count=self.range(count.children[0]) if count is not None else None)  # type: ignore[union-attr]
+        else:
+            fields.update(kind="union", literals=[self.string(s) for s in base.children])  # type: ignore[arg-type]
+        return ast.TypeExpr.model_construct(**_defaults(ast.TypeExpr, fields))
+
+    def constraint(self, tree: Tree[Token]) -> ast.Constraint:
+        span = span_of(tree)
+        if tree.data == "range_constraint":
+            return ast.Constraint.model_construct(
+                span=span, kind="range", range=self.range(tree.children[0]), text=""  # type: ignore[arg-type]
+            )
+        token = tree.children[0]
+        assert isinstance(token, Token)
+        if tree.data == "regex_constraint":
+            return ast.Constraint.model_construct(span=span, kind="regex", range=None, text=str(token)[1:-1])
+        kind = "under" if tree.data == "under_constraint" else "host"
+        return ast.Constraint.model_construct(span=span, kind=kind, range=None, text=self.unescape(token))
+
+    def range(self, tree: Tree[Token]) -> ast.Range:
+        low, _dots, high = tree.children
+        return ast.Range.model_construct(
+            span=span_of(tree),
+            low=self.signed(low) if low is not None else None,  # type: ignore[arg-type]
+            high=self.signed(high) if high is not None else None,  # type: ignore[arg-type]
+            text=_text_of(tree),
+        )
+
+    def signed(self, tree: Tree[Token]) -> float:
+        minus, number = tree.children
+        value = self.number(number)  # type: ignore[arg-type]
+        return -value if minus is not None else value
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def item_action(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        name, *rest = tree.children
+        params = [self.field(p) for p in rest if isinstance(p, Tree) and p.data == "param"]
+        returns_tree = None
+        body: list[Any] = []
+        for child in rest:
+            if child is None or (isinstance(child, Tree) and child.data == "param"):
+                continue
+            if isinstance(child, Tree) and child.data == "type_expr" and returns_tree is None and not body:
+                returns_tree = child
+                continue
+            body.append(child)
+        fields: dict[str, Any] = {
+            "span": span_of(tree), "name": self.name(name),  # type: ignore[arg-type]
+            "params": params,
+            "returns": self.type_expr(returns_tree, 0) if returns_tree is not None else None,
+            "run": [], "mounts": [], "network": [], "env": [], "settings": [], "requires": [],
+            "handlers": [],
+        }
+        settings: list[Tree[Token]] = []
+        seen: dict[str, ast.Span] = {}
+        for item in body:
+            kind = item.data
+            if kind.startswith("sb_"):
+                settings.append(item)
+                continue
+            if kind in ("act_run", "act_effect", "act_risk", "act_approval_required",
+                        "act_approval_none", "act_idempotent", "act_reliability"):
+                key = "approval" if kind.startswith("act_approval") else kind
+                if key in seen:
+                    self.reporter.report(
+                        codes.REPEATED_ITEM, span_of(item), item=key.removeprefix("act_"),
+                        where=f"action `{name}`", labels=(Label(seen[key], "first given here"),),
+                    )
+                    continue
+                seen[key] = span_of(item)
+            self.action_item(item, fields)
+        fields["settings"] = self.settings(settings, f"action `{name}`")
+        out["actions"].append(ast.Action.model_construct(**_defaults(ast.Action, fields)))
+
+    def action_item(self, item: Tree[Token], out: dict[str, Any]) -> None:
+        c = item.children
+        kind = item.data
+        if kind == "act_run":
+            out["run"] = [self.string(t) for t in c]  # type: ignore[arg-type]
+        elif kind == "act_mount":
+            out["mounts"].append(ast.ActionMount.model_construct(
+                span=span_of(item), path=self.string(c[0]),  # type: ignore[arg-type]
+                mode=str(c[1]) if c[1] is not None else None,
+            ))
+        elif kind == "act_network":
+            out["network"].append(self.string(c[0]))  # type: ignore[arg-type]
+        elif kind == "act_env":
+            out["env"].append(self.name(c[0]))  # type: ignore[arg-type]
+        elif kind == "act_effect":
+            out["effect"] = self.name(c[0])  # type: ignore[arg-type]
+        elif kind == "act_risk":
+            out["risk"] = self.name(c[0])  # type: ignore[arg-type]
+        elif kind == "act_approval_required":
+            out["approval"], out["approval_span"] = "required", span_of(item)
+        elif kind == "act_approval_none":
+            out["approval"], out["approval_span"] = "none", span_of(item)
+            out["approval_reason"] = self.unescape(c[0])  # type: ignore[arg-type]
+        elif kind == "act_idempotent":
+            out["idempotent"], out["idempotent_span"] = True, span_of(item)
+            if c[0] is not None:
+                out["idempotency_key"] = [self.name(t) for t in c[0].children]  # type: ignore[union-attr, arg-type]
+        elif kind == "act_reliability":
+            out["reliability"] = self.number(c[0])  # type: ignore[arg-type]
+            out["reliability_span"] = span_of(c[0])
+        elif kind == "require":
+            out["requires"].append(self.require(item))
+        elif kind == "handler":
+            out["handlers"].append(self.handler(item))
+        else:  # pragma: no cover - the grammar has no other action item
+            raise AssertionError(kind)
+
+    def item_handler(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        out["handlers"].append(self.handler(tree))
+
+    def handler(self, tree: Tree[Token]) -> ast.Handler:
+        *kinds, strategy = tree.children
+        return ast.Handler.model_construct(
+            span=span_of(tree),
+            kinds=[self.name(k.children[0]) for k in kinds],  # type: ignore[union-attr, arg-type]
+            strategy=self.strategy(strategy, 0),  # type: ignore[arg-type]
+        )
+
+    def strategy(self, tree: Tree[Token], depth: int) -> ast.Strategy:
+        if depth > MAX_DEPTH:
+            raise _TooDeep(span_of(tree))
+        c = tree.children
+        fields: dict[str, Any] = {"span": span_of(tree), "kind": tree.data}
+        if tree.data == "retry":
+            count, backoff, then = c
+            fields["count"] = self.integer(count)  # type: ignore[arg-type]
+            if backoff is not None:
+                low, _dots, high = backoff.children  # type: ignore[union-attr]
+                fields["backoff_min_ms"] = self.duration_ms(low)  # type: ignore[arg-type]
+                fields["backoff_max_ms"] = self.duration_ms(high)  # type: ignore[arg-type]
+                fields["backoff_span"] = span_of(backoff)  # type: ignore[arg-type]
+            if then is not None:
+                fields["then"] = self.strategy(then, depth + 1)  # type: ignore[arg-type]
+        elif tree.data == "fallback":
+            fields["target"] = self.name(c[0])  # type: ignore[arg-type]
+        elif c[0] is not None:
+            fields["reason"] = self.unescape(c[0])  # type: ignore[arg-type]
+        return ast.Strategy.model_construct(**_defaults(ast.Strategy, fields))
+
+    def require(self, tree: Tree[Token]) -> ast.Require:
+        condition, strategy = tree.children
+        return ast.Require.model_construct(
+            span=span_of(tree), condition=self.expr(condition, 0),  # type: ignore[arg-type]
+            strategy=self.strategy(strategy, 0),  # type: ignore[arg-type]
+        )
+
+    # --- workflow and planner --------------------------------------------------------------
+
+    def item_workflow(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        statements: list[ast.Statement] = []
+        for item in tree.children:
+            assert isinstance(item, Tree)
+            span = span_of(item)
+            if item.data == "bind":
+                name, call = item.children
+                statements.append(ast.Statement.model_construct(
+                    span=span, kind="call", name=self.name(name),  # type: ignore[arg-type]
+                    call=self.call(call), require=None, value=None,  # type: ignore[arg-type]
+                ))
+            elif item.data == "call_stmt":
+                statements.append(ast.Statement.model_construct(
+                    span=span, kind="call", name=None, call=self.call(item.children[0]),  # type: ignore[arg-type]
+                    require=None, value=None,
+                ))
+            elif item.data == "require":
+                statements.append(ast.Statement.model_construct(
+                    span=span, kind="require", name=None, call=None, require=self.require(item),
+                    value=None,
+                ))
+            else:
+                statements.append(ast.Statement.model_construct(
+                    span=span, kind="return", name=None, call=None, require=None,
+                    value=self.expr(item.children[0], 0),  # type: ignore[arg-type]
+                ))
+        out["workflow"] = ast.Workflow.model_construct(span=span_of(tree), statements=statements)
+
+    def call(self, tree: Tree[Token]) -> ast.Call:
+        name, *args = tree.children
+        pairs = []
+        for arg in args:
+            if arg is None:
+                continue
+            key, value = arg.children  # type: ignore[union-attr]
+            pairs.append((self.name(key), self.expr(value, 0)))  # type: ignore[arg-type]
+        return ast.Call.model_construct(span=span_of(tree), action=self.name(name), args=pairs)  # type: ignore[arg-type]
+
+    def item_planner(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+        kind, *items = tree.children
+        settings = []
+        for item in items:
+            assert isinstance(item, Tree)
+            token = item.children[0]
+            key = item.data.removeprefix("pl_")
+            value: str | int = self.integer(token) if key == "max_turns" else (  # type: ignore[arg-type]
+                self.unescape(token) if token.type == "STRING" else str(token)  # type: ignore[union-attr, arg-type]
+            )
+            settings.append(ast.Setting.model_construct(span=span_of(item), key=key, value=value))
+        out["planner"] = ast.Planner.model_construct(
+            span=span_of(tree), kind=self.name(kind), settings=settings  # type: ignore[arg-type]
+        )
+
+    # --- expressions -----------------------------------------------------------------------
+
+    def expr(self, node: Tree[Token] | Token, depth: int) -> ast.Expr:
+        if depth > MAX_DEPTH:
+            raise _TooDeep(span_of(node))
+        span = span_of(node)
+        if isinstance(node, Token):  # pragma: no cover - every atom is wrapped in a rule
+            raise AssertionError(node)
+        kind = node.data
+        c = node.children
+        fields: dict[str, Any] = {"span": span}
+        if kind == "string_lit":
+            fields.update(kind="string", value=self.unescape(c[0]))  # type: ignore[arg-type]
+        elif kind == "number_lit":
+            signed = c[0]
+            text = str(signed.children[1])  # type: ignore[union-attr]
+            fields.update(kind="number", value=self.signed(signed), is_int="." not in text)  # type: ignore[arg-type]
+        elif kind in ("true_lit", "false_lit"):
+            fields.update(kind="bool", value=kind == "true_lit")
+        elif kind == "ref":
+            fields.update(kind="ref", path=[self.name(t) for t in c[0].children])  # type: ignore[union-attr, arg-type]
+        elif kind == "len_call":
+            fields.update(kind="len", items=[self.expr(c[0], depth + 1)])
+        elif kind == "record_lit":
+            keys, values = [], []
+            for item in c:
+                if item is None:
+                    continue
+                key, value = item.children  # type: ignore[union-attr]
+                keys.append(self.name(key))  # type: ignore[arg-type]
+                values.append(self.expr(value, depth + 1))  # type: ignore[arg-type]
+            fields.update(kind="record", keys=keys, items=values)
+        elif kind == "list_lit":
+            fields.update(kind="list", items=[self.expr(i, depth + 1) for i in c if i is not None])
+        elif kind == "compare":
+            left, op, right = c
+            fields.update(kind="compare", value=str(op),
+                          items=[self.expr(left, depth + 1), self.expr(right, depth + 1)])  # type: ignore[arg-type]
+        elif kind in ("in_op", "and_op", "or_op"):
+            fields.update(kind=kind[:-3], items=[self.expr(i, depth + 1) for i in c])  # type: ignore[arg-type]
+        elif kind == "not_op":
+            fields.update(kind="not", items=[self.expr(c[0], depth + 1)])  # type: ignore[arg-type]
+        else:  # pragma: no cover - the grammar has no other expression
+            raise AssertionError(kind)
+        return ast.Expr.model_construct(**_defaults(ast.Expr, fields))
+
+
+_ITEM_WORDS = {
+    "version": "version", "description": "description", "limits": "limits",
+    "reliability": "reliability", "scope": "scope", "sandbox": "sandbox",
+    "input_decl": "input", "output_decl": "output", "workflow": "workflow", "planner": "planner",
+}
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _defaults(model: type[Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Fill the fields `model_construct` would otherwise leave unset, without copying defaults
+    that are mutable."""
+    defaults = _DEFAULTS.get(model)
+    if defaults is None:
+        defaults = {}
+        for key, info in model.model_fields.items():
+            if not info.is_required():
+                defaults[key] = info.default
+        _DEFAULTS[model] = defaults
+    merged = dict(defaults)
+    for key, value in merged.items():
+        if isinstance(value, list):
+            merged[key] = []
+    merged.update(fields)
+    return merged
+
+
+def _text_of(tree: Tree[Token]) -> str:
+    parts: list[str] = []
+    for child in tree.children:
+        if child is None:
+            continue
+        if isinstance(child, Token):
+            parts.append(str(child))
+        else:
+            parts.append(_text_of(child))
+    return "".join(parts)

@@ -1,0 +1,47 @@
+"""Failure handlers as written: every kind named exists, no kind is handled twice in one place,
+and every fallback names a declared action."""
+
+from __future__ import annotations
+
+from specc import ast, codes
+from specc.context import Context
+from specc.diagnostics import Label, did_you_mean
+from specc.failure import ANY, KIND_NAMES
+
+
+def check(ctx: Context) -> None:
+    for action in ctx.agent.actions:
+        _handlers(ctx, action.handlers)
+        for require in action.requires:
+            _strategy(ctx, require.strategy)
+    _handlers(ctx, ctx.agent.handlers)
+    if ctx.agent.workflow is not None:
+        for statement in ctx.agent.workflow.statements:
+            if statement.require is not None:
+                _strategy(ctx, statement.require.strategy)
+
+
+def _handlers(ctx: Context, handlers: list[ast.Handler]) -> None:
+    seen: dict[str, ast.Span] = {}
+    for handler in handlers:
+        for kind in handler.kinds:
+            if kind.value != ANY and kind.value not in KIND_NAMES:
+                ctx.reporter.report(codes.UNDEFINED_KIND, kind.span, name=kind.value,
+                                    help=did_you_mean(kind.value, set(KIND_NAMES) | {ANY}))
+                continue
+            if kind.value in seen:
+                ctx.reporter.report(codes.DUPLICATE_HANDLER, kind.span, name=kind.value,
+                                    labels=(Label(seen[kind.value], "first handled here"),))
+                continue
+            seen[kind.value] = kind.span
+        _strategy(ctx, handler.strategy)
+
+
+def _strategy(ctx: Context, strategy: ast.Strategy | None) -> None:
+    while strategy is not None:
+        if strategy.kind == "fallback" and strategy.target is not None:
+            name = strategy.target.value
+            if name not in ctx.symbols.actions:
+                ctx.reporter.report(codes.UNDEFINED_FALLBACK, strategy.target.span, name=name,
+                                    help=did_you_mean(name, set(ctx.symbols.actions)))
+        strategy = strategy.then

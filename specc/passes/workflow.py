@@ -1,0 +1,313 @@
+"""Type-checks the workflow and every `require`: calls (undefined-name, missing-argument,
+unknown-argument, type-mismatch), references and field access, comparisons, conditions, the
+returned value against `output`, and idempotency keys. Types that could not be resolved are
+`Unknown` and never reported twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from specc import ast, codes
+from specc import types as t
+from specc.context import Context
+from specc.diagnostics import did_you_mean
+
+
+@dataclass
+class _Scope:
+    """The values an expression may name: `input`, the steps above it, or an action's params."""
+
+    values: dict[str, t.Type]
+    later: set[str] = field(default_factory=set)  # steps declared below (a better message)
+    where: str = "workflow"
+
+
+def check(ctx: Context) -> None:
+    agent, sym = ctx.agent, ctx.symbols
+    for action in agent.actions:
+        if sym.actions.get(action.name.value) is not action:
+            continue  # a duplicate, already reported
+        scope = _Scope(values=dict(sym.params.get(action.name.value, {})), where="action")
+        for require in action.requires:
+            _condition(ctx, require.condition, scope)
+        if action.idempotency_key:
+            _idempotency_key(ctx, action, scope)
+
+    if agent.workflow is None:
+        return
+    statements = agent.workflow.statements
+    later = {s.name.value for s in statements if s.name is not None}
+    values: dict[str, t.Type] = {}
+    if sym.input is not None:
+        values["input"] = t.RecordShape(tuple(sym.input.items()))
+    scope = _Scope(values=values, later=later)
+    returned = False
+    for index, statement in enumerate(statements):
+        if statement.kind == "call" and statement.call is not None:
+            result = _call(ctx, statement.call, scope)
+            if statement.name is not None:
+                name = statement.name.value
+                scope.later.discard(name)
+                if name in scope.values:
+                    ctx.reporter.report(codes.DUPLICATE_STEP, statement.name.span, name=name)
+                    continue
+                sym.steps[name] = statement.call.action.value
+                if result is None:
+                    scope.values[name] = t.UNKNOWN
+                    ctx.reporter.report(codes.NO_RESULT, statement.name.span, name=name,
+                                        action=statement.call.action.value)
+                else:
+                    scope.values[name] = result
+        elif statement.kind == "require" and statement.require is not None:
+            _condition(ctx, statement.require.condition, scope)
+        elif statement.value is not None:
+            returned = True
+            if index != len(statements) - 1:
+                ctx.reporter.report(codes.RETURN_NOT_LAST, statement.span)
+            found = infer(ctx, statement.value, scope)
+            if sym.output is None:
+                if agent.output is None:
+                    ctx.reporter.report(codes.VOID_RESULT, statement.value.span)
+            elif not assignable(ctx, found, sym.output, statement.value, "the returned record"):
+                ctx.reporter.report(codes.RETURN_TYPE, statement.value.span,
+                                    found=t.describe(found), expected=t.describe(sym.output))
+    if not returned and agent.output is not None and sym.output is not None:
+        ctx.reporter.report(codes.MISSING_RETURN, agent.workflow.span,
+                            expected=t.describe(sym.output))
+
+
+def _call(ctx: Context, call: ast.Call, scope: _Scope) -> t.Type | None:
+    """Check a call and return the action's result type (Unknown when unresolved)."""
+    sym, rep = ctx.symbols, ctx.reporter
+    name = call.action.value
+    action = sym.actions.get(name)
+    if action is None:
+        rep.report(codes.UNDEFINED_ACTION, call.action.span, name=name,
+                   help=did_you_mean(name, set(sym.actions)))
+        for _, value in call.args:
+            infer(ctx, value, scope)
+        return t.UNKNOWN
+    params = sym.params.get(name, {})
+    given: set[str] = set()
+    for key, value in call.args:
+        found = infer(ctx, value, scope)
+        if key.value in given:
+            rep.report(codes.DUPLICATE_ARG, key.span, name=key.value)
+            continue
+        given.add(key.value)
+        expected = params.get(key.value)
+        if expected is None:
+            rep.report(codes.UNKNOWN_ARG, key.span, action=name, name=key.value,
+                       help=did_you_mean(key.value, set(params) - given))
+            continue
+        if not assignable(ctx, found, expected, value, f"argument `{key.value}`"):
+            rep.report(codes.ARG_TYPE, value.span, name=key.value, action=name,
+                       expected=t.describe(expected), found=t.describe(found))
+    for param, expected in params.items():
+        if param not in given and not isinstance(expected, t.Optional):
+            rep.report(codes.MISSING_ARG, call.span, action=name, name=param)
+    return sym.returns.get(name)
+
+
+def _condition(ctx: Context, condition: ast.Expr, scope: _Scope) -> None:
+    found = infer(ctx, condition, scope)
+    if t.base(found) not in ("bool", "unknown"):
+        ctx.reporter.report(codes.REQUIRE_TYPE, condition.span, found=t.describe(found))
+
+
+def _idempotency_key(ctx: Context, action: ast.Action, scope: _Scope) -> None:
+    path = action.idempotency_key or []
+    ref = ast.Expr.model_construct(span=path[0].span, kind="ref", path=path, items=[], keys=[],
+                                   value=None, is_int=False)
+    found = t.strip_optional(infer(ctx, ref, scope))
+    if t.is_unknown(found):
+        return
+    if not (isinstance(found, (t.Prim, t.Union)) and t.base(found) in ("string", "number")):
+        span = ast.Span.model_construct(line=path[0].span.line, column=path[0].span.column,
+                                        end_line=path[-1].span.end_line,
+                                        end_column=path[-1].span.end_column)
+        ctx.reporter.report(codes.IDEMPOTENCY_KEY, span, path=".".join(n.value for n in path),
+                            found=t.describe(found))
+
+
+# --- inference ---------------------------------------------------------------------------------
+
+
+def infer(ctx: Context, expr: ast.Expr, scope: _Scope) -> t.Type:
+    """The type of an expression; reports what is wrong inside it."""
+    rep = ctx.reporter
+    kind = expr.kind
+    if kind == "string":
+        return t.Union((str(expr.value),))
+    if kind == "number":
+        return t.INT if expr.is_int else t.NUMBER
+    if kind == "bool":
+        return t.BOOL
+    if kind == "ref":
+        return _ref(ctx, expr, scope)
+    if kind == "record":
+        return t.RecordShape(tuple(
+            (key.value, infer(ctx, value, scope)) for key, value in zip(expr.keys, expr.items, strict=True)
+        ))
+    if kind == "list":
+        items = [infer(ctx, item, scope) for item in expr.items]
+        known = [(i, x) for i, x in zip(expr.items, items, strict=True) if not t.is_unknown(x)]
+        for item, other in known[1:]:
+            if t.base(other) != t.base(known[0][1]):
+                rep.report(codes.LIST_MIXED, item.span, first=t.describe(known[0][1]),
+                           other=t.describe(other))
+                break
+        return t.ListOf(known[0][1] if known else t.UNKNOWN)
+    if kind == "len":
+        inner = infer(ctx, expr.items[0], scope)
+        if t.base(inner) not in ("string", "list", "unknown"):
+            rep.report(codes.LEN_TYPE, expr.items[0].span, found=t.describe(inner))
+        return t.INT
+    if kind in ("and", "or", "not"):
+        for operand in expr.items:
+            found = infer(ctx, operand, scope)
+            if t.base(found) not in ("bool", "unknown"):
+                rep.report(codes.BOOL_TYPE, operand.span, op=kind, found=t.describe(found))
+        return t.BOOL
+    if kind == "in":
+        left = infer(ctx, expr.items[0], scope)
+        right = t.strip_optional(infer(ctx, expr.items[1], scope))
+        if isinstance(right, t.ListOf):
+            if not _comparable(left, right.item):
+                rep.report(codes.COMPARE_TYPE, expr.span, left=t.describe(left),
+                           right=t.describe(right.item), op="in")
+        elif not t.is_unknown(right):
+            rep.report(codes.IN_TYPE, expr.items[1].span, found=t.describe(right))
+        return t.BOOL
+    if kind == "compare":
+        op = str(expr.value)
+        left = infer(ctx, expr.items[0], scope)
+        right = infer(ctx, expr.items[1], scope)
+        if op in ("==", "!="):
+            if not _comparable(left, right):
+                rep.report(codes.COMPARE_TYPE, expr.span, left=t.describe(left),
+                           right=t.describe(right), op=op)
+        else:
+            for operand, found in ((expr.items[0], left), (expr.items[1], right)):
+                if t.base(found) not in ("number", "unknown"):
+                    rep.report(codes.ORDER_TYPE, operand.span, op=op, found=t.describe(found))
+        return t.BOOL
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _ref(ctx: Context, expr: ast.Expr, scope: _Scope) -> t.Type:
+    rep, sym = ctx.reporter, ctx.symbols
+    head = expr.path[0]
+    current = scope.values.get(head.value)
+    if current is None:
+        if head.value in scope.later:
+            rep.report(codes.UNDEFINED_STEP_LATER, head.span, name=head.value)
+        elif head.value == "input" and scope.where == "workflow":
+            rep.report(codes.NO_INPUT, head.span)
+        else:
+            rep.report(codes.UNDEFINED_VALUE, head.span, name=head.value,
+                       help=did_you_mean(head.value, set(scope.values)))
+        return t.UNKNOWN
+    owner = head.value
+    optional = False
+    for name in expr.path[1:]:
+        if isinstance(current, t.Optional):
+            optional, current = True, current.inner
+        fields = _fields_of(ctx, current)
+        if fields is None:
+            if not t.is_unknown(current):
+                rep.report(codes.FIELD_OF_NON_RECORD, name.span, owner=owner, found=t.describe(current))
+            return t.UNKNOWN
+        found = fields.get(name.value)
+        if found is None:
+            rep.report(codes.UNDEFINED_FIELD, name.span, owner=owner, name=name.value,
+                       help=did_you_mean(name.value, set(fields)))
+            return t.UNKNOWN
+        current, owner = found, f"{owner}.{name.value}"
+    del sym
+    return t.Optional(current) if optional and not isinstance(current, t.Optional) else current
+
+
+def _fields_of(ctx: Context, ty: t.Type) -> dict[str, t.Type] | None:
+    if isinstance(ty, t.Ref):
+        return ctx.symbols.records.get(ty.name)
+    if isinstance(ty, t.RecordShape):
+        return dict(ty.fields)
+    return None
+
+
+def _comparable(a: t.Type, b: t.Type) -> bool:
+    if t.is_unknown(a) or t.is_unknown(b):
+        return True
+    a, b = t.strip_optional(a), t.strip_optional(b)
+    if isinstance(a, t.Union) and isinstance(b, t.Union):
+        # two literal sets that share nothing can never be equal
+        return bool(set(a.literals) & set(b.literals)) or (len(a.literals) > 1 and len(b.literals) > 1)
+    if t.base(a) != t.base(b):
+        return False
+    if isinstance(a, (t.Ref, t.RecordShape)) or isinstance(b, (t.Ref, t.RecordShape)):
+        return a == b
+    return True
+
+
+def assignable(ctx: Context, src: t.Type, dst: t.Type, expr: ast.Expr | None, owner: str) -> bool:
+    """Whether a value of type `src` may be passed where `dst` is expected. Record literals are
+    checked field by field and report their own, more precise diagnostics."""
+    if t.is_unknown(src) or t.is_unknown(dst):
+        return True
+    if isinstance(dst, t.Optional):
+        return assignable(ctx, t.strip_optional(src), dst.inner, expr, owner)
+    if isinstance(src, t.Optional):
+        return False
+    if isinstance(src, t.RecordShape) and isinstance(dst, t.Ref):
+        return _record_literal(ctx, src, dst, expr, owner)
+    if isinstance(dst, t.Ref):
+        return src == dst
+    if isinstance(dst, t.ListOf):
+        return isinstance(src, t.ListOf) and assignable(ctx, src.item, dst.item, None, owner)
+    if isinstance(dst, t.Union):
+        if isinstance(src, t.Union):
+            return set(src.literals) <= set(dst.literals)
+        return isinstance(src, t.Prim) and src.name == "string"  # refined at run time
+    if isinstance(dst, t.Prim):
+        if dst.name == "int":
+            return isinstance(src, t.Prim) and src.name == "int"
+        if dst.name == "number":
+            return isinstance(src, t.Prim) and src.name in ("int", "number")
+        if dst.name == "bool":
+            return isinstance(src, t.Prim) and src.name == "bool"
+        return t.base(src) == "string"  # string, path and url interchange; checked at run time
+    return False
+
+
+def _record_literal(ctx: Context, src: t.RecordShape, dst: t.Ref, expr: ast.Expr | None,
+                    owner: str) -> bool:
+    fields = ctx.symbols.records.get(dst.name)
+    if fields is None:
+        return True
+    given = dict(src.fields)
+    keys = {k.value: (k, v) for k, v in zip(expr.keys, expr.items, strict=True)} \
+        if expr is not None and expr.kind == "record" else {}
+    ok = True
+    for name, found in given.items():
+        expected = fields.get(name)
+        key_node, value_node = keys.get(name, (None, None))
+        if expected is None:
+            if key_node is not None:
+                ctx.reporter.report(codes.UNKNOWN_RECORD_FIELD, key_node.span,
+                                    owner=f"`{dst.name}`", name=name,
+                                    help=did_you_mean(name, set(fields) - set(given)))
+                continue
+            return False
+        if not assignable(ctx, found, expected, value_node, f"field `{name}`"):
+            if value_node is None:
+                return False
+            ctx.reporter.report(codes.FIELD_TYPE, value_node.span, name=name, record=dst.name,
+                                expected=t.describe(expected), found=t.describe(found))
+    for name, expected in fields.items():
+        if name not in given and not isinstance(expected, t.Optional):
+            if expr is None:
+                return False
+            ctx.reporter.report(codes.MISSING_RECORD_FIELD, expr.span, owner=f"`{dst.name}`",
+                                name=name)
+    return ok
