@@ -1,0 +1,833 @@
+"""The sandbox: one fresh, hardened Docker container per action attempt.
+
+It owns creating the container from an `AttemptRequest`, verifying its hardening before it starts,
+feeding stdin, capping stdout and stderr, enforcing the timeout, classifying how the attempt ended,
+and destroying the container whatever happens. Contracts (is stdout JSON?) are the caller's.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import select
+import signal
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Final
+
+#: The base image the examples and the tests use; built by `specc image build`.
+BASE_IMAGE: Final = "specc/base:bookworm"
+
+#: Labels put on every container: the reaper only ever touches containers carrying `MANAGED_LABEL`.
+MANAGED_LABEL: Final = "specc.managed"
+RUN_ID_LABEL: Final = "specc.run_id"
+OWNER_LABEL: Final = "specc.owner"
+
+#: The one security option: no-new-privileges. Docker's default seccomp and AppArmor profiles stay
+#: on because nothing else is passed (never `seccomp=unconfined`).
+SECURITY_OPT: Final = ("no-new-privileges",)
+
+#: Every capability is dropped; tools never need one.
+CAP_DROP: Final = ("ALL",)
+
+#: Mount options of the scratch tmpfs at /tmp: writable by the tool's user, nothing executable.
+TMPFS_TARGET: Final = "/tmp"
+TMPFS_OPTIONS: Final = "rw,noexec,nosuid,nodev,mode=1777"
+
+#: Host paths that are never mounted into a tool, whatever the request says: the engine's socket
+#: is root on the host.
+FORBIDDEN_MOUNT_SOURCES: Final = frozenset({"/var/run/docker.sock", "/run/docker.sock"})
+
+#: The tool's exit status that means "I may or may not have had the effect".
+EXIT_UNCERTAIN: Final = 3
+
+#: How often, while a tool runs, its cgroup's pids counter is read.
+PIDS_POLL_S: Final = 0.05
+
+#: Grace given to the engine after a tool closed its output to report the exit status.
+EXIT_GRACE_S: Final = 5.0
+
+_STDOUT, _STDERR = 1, 2
+_FRAME_HEADER = struct.Struct(">BxxxL")
+_PIDS_REJECTED_LOG = "fork rejected by pids controller in "
+
+# The docker SDK ships no type hints; its objects are handled as `Any` behind this module's surface.
+DockerClient = Any
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount: `source` is an absolute, already-resolved real host path."""
+
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one attempt."""
+
+    memory_bytes: int
+    cpus: float
+    pids: int
+    timeout_s: float
+    output_bytes: int
+    tmpfs_bytes: int = 64 * 1024 * 1024
+    nofile: int = 256
+    stderr_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class AttemptRequest:
+    """Everything one attempt needs; the container is built from this alone."""
+
+    image: str
+    argv: tuple[str, ...]
+    stdin: bytes
+    mounts: tuple[Mount, ...]
+    env: Mapping[str, str]
+    limits: Limits
+    run_id: str
+    user: str = "65534:65534"
+    network: str | None = None  # None means network "none"
+
+
+@dataclass
+class AttemptResult:
+    """How an attempt ended.
+
+    `kind` is one of "ok" (exit 0), "error" (another exit status), "uncertain" (exit 3), "crash"
+    (killed by the out-of-memory killer, by a signal, or stopped by the pids limit), "timeout",
+    "invalid_output" (stdout over the cap) or "sandbox" (the engine failed or the container was not
+    hardened as asked; the tool never ran).
+    """
+
+    kind: str
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+    duration_s: float
+    detail: str
+    settings: dict[str, object] = field(default_factory=dict)
+
+
+class SandboxUnavailable(Exception):
+    """No Docker engine answers, or the image is missing; the message says what to do."""
+
+
+class _Refused(Exception):
+    """The attempt cannot run; the message becomes the result's detail."""
+
+
+def _mib(n: int) -> str:
+    if n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)} MiB"
+    if n % 1024 == 0:
+        return f"{n // 1024} KiB"
+    return f"{n} bytes"
+
+
+class Sandbox:
+    """Runs attempts in hardened, single-use containers on the local Docker engine."""
+
+    def __init__(self, client: object | None = None) -> None:
+        """Use `client` (a `docker.DockerClient`), or `docker.from_env()` on first use."""
+        self._client: DockerClient = client
+
+    # -- engine ------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> DockerClient:
+        """The docker SDK client, connected on first use; raises `SandboxUnavailable`."""
+        if self._client is None:
+            import docker  # type: ignore[import-untyped]
+            from docker.errors import DockerException  # type: ignore[import-untyped]
+
+            try:
+                self._client = docker.from_env()
+            except DockerException as err:
+                raise SandboxUnavailable(_no_engine(err)) from err
+        return self._client
+
+    def check(self, image: str = BASE_IMAGE) -> None:
+        """Raise `SandboxUnavailable` unless the engine answers and has `image`."""
+        from docker.errors import DockerException, ImageNotFound
+
+        client = self.client
+        try:
+            client.api.ping()
+        except DockerException as err:
+            raise SandboxUnavailable(_no_engine(err)) from err
+        try:
+            client.api.inspect_image(image)
+        except ImageNotFound as err:
+            raise SandboxUnavailable(_no_image(image)) from err
+        except DockerException as err:
+            raise SandboxUnavailable(_no_engine(err)) from err
+
+    # -- one attempt -------------------------------------------------------------------------
+
+    def run(self, request: AttemptRequest) -> AttemptResult:
+        """Run one attempt in a fresh container and remove the container whatever happens.
+
+        Raises `SandboxUnavailable` when no engine answers or the image is missing; every other
+        engine failure is a result of kind "sandbox".
+        """
+        from docker.errors import APIError, DockerException, ImageNotFound
+
+        expected = self._expected_settings(request)
+        container_id: str | None = None
+        started = time.monotonic()
+        with _terminate_as_exit():
+            try:
+                _validate(request)
+                container_id = self._create(request)
+                _verify(expected, self._applied_settings(container_id, request))
+                return self._attempt(container_id, request, expected)
+            except _Refused as refusal:
+                return _sandbox_result(str(refusal), expected, started)
+            except ImageNotFound as err:
+                raise SandboxUnavailable(_no_image(request.image)) from err
+            except APIError as err:
+                return _sandbox_result(_engine_error(err), expected, started)
+            except DockerException as err:
+                raise SandboxUnavailable(_no_engine(err)) from err
+            finally:
+                if container_id is not None:
+                    self._remove(container_id)
+
+    def _create(self, request: AttemptRequest) -> str:
+        from docker.types import LogConfig, Ulimit  # type: ignore[import-untyped]
+        from docker.types import Mount as DockerMount
+
+        limits = request.limits
+        api = self.client.api
+        host_config = api.create_host_config(
+            read_only=True,
+            cap_drop=list(CAP_DROP),
+            security_opt=list(SECURITY_OPT),
+            privileged=False,
+            pids_limit=limits.pids,
+            mem_limit=limits.memory_bytes,
+            memswap_limit=limits.memory_bytes,
+            nano_cpus=_nano_cpus(limits.cpus),
+            ulimits=[Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile)],
+            network_mode=request.network or "none",
+            ipc_mode="private",
+            mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in request.mounts],
+            tmpfs={TMPFS_TARGET: _tmpfs_options(limits.tmpfs_bytes)},
+            # Output reaches the runtime through the attach stream only; a log driver would copy
+            # everything a tool prints (up to gigabytes) onto the host's disk.
+            log_config=LogConfig(type="none"),
+        )
+        created = api.create_container(
+            image=request.image,
+            command=list(request.argv),
+            user=request.user,
+            environment=dict(request.env),
+            labels={
+                MANAGED_LABEL: "1",
+                RUN_ID_LABEL: request.run_id,
+                OWNER_LABEL: _owner(),
+            },
+            name=_container_name(request.run_id),
+            # With stdin open and not detached the SDK also sets StdinOnce: our half-close of the
+            # attach stream is the tool's end of file.
+            stdin_open=True,
+            # The SDK would otherwise add proxy variables from ~/.docker/config.json.
+            use_config_proxy=False,
+            tty=False,
+            host_config=host_config,
+        )
+        return str(created["Id"])
+
+    def _expected_settings(self, request: AttemptRequest) -> dict[str, object]:
+        """The hardening settings the container must show before it may start."""
+        limits = request.limits
+        return {
+            "User": request.user,
+            "Privileged": False,
+            "ReadonlyRootfs": True,
+            "CapAdd": [],
+            "CapDrop": sorted(CAP_DROP),
+            "SecurityOpt": sorted(SECURITY_OPT),
+            "PidsLimit": limits.pids,
+            "Memory": limits.memory_bytes,
+            "MemorySwap": limits.memory_bytes,
+            "NanoCpus": _nano_cpus(limits.cpus),
+            "Ulimits": [{"Name": "nofile", "Soft": limits.nofile, "Hard": limits.nofile}],
+            "NetworkMode": request.network or "none",
+            "PidMode": "",
+            "IpcMode": "private",
+            "UTSMode": "",
+            "UsernsMode": "",
+            "Devices": [],
+            "Binds": [],
+            "Mounts": sorted([m.source, m.target, not m.read_only] for m in request.mounts),
+            "Tmpfs": {TMPFS_TARGET: _tmpfs_options(limits.tmpfs_bytes)},
+            "Env": sorted(f"{k}={v}" for k, v in request.env.items()),
+            "Tty": False,
+        }
+
+    def _applied_settings(self, container_id: str, request: AttemptRequest) -> dict[str, object]:
+        """The hardening settings the engine reports for the created container."""
+        api = self.client.api
+        info = api.inspect_container(container_id)
+        host = info.get("HostConfig") or {}
+        config = info.get("Config") or {}
+        image_env = set((api.inspect_image(request.image).get("Config") or {}).get("Env") or [])
+        asked_env = {f"{k}={v}" for k, v in request.env.items()}
+        return {
+            "User": config.get("User", ""),
+            "Privileged": bool(host.get("Privileged")),
+            "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
+            "CapAdd": sorted(host.get("CapAdd") or []),
+            "CapDrop": sorted(host.get("CapDrop") or []),
+            "SecurityOpt": sorted(host.get("SecurityOpt") or []),
+            # The engine reports "no limit" as 0, -1 or nothing at all.
+            "PidsLimit": max(int(host.get("PidsLimit") or 0), 0),
+            "Memory": int(host.get("Memory") or 0),
+            "MemorySwap": int(host.get("MemorySwap") or 0),
+            "NanoCpus": int(host.get("NanoCpus") or 0),
+            "Ulimits": [
+                {"Name": u.get("Name"), "Soft": u.get("Soft"), "Hard": u.get("Hard")} for u in host.get("Ulimits") or []
+            ],
+            "NetworkMode": host.get("NetworkMode", ""),
+            "PidMode": host.get("PidMode", ""),
+            "IpcMode": host.get("IpcMode", ""),
+            "UTSMode": host.get("UTSMode", ""),
+            "UsernsMode": host.get("UsernsMode", ""),
+            "Devices": list(host.get("Devices") or []),
+            "Binds": list(host.get("Binds") or []),
+            # What will really be mounted (image volumes included), not only what was asked.
+            "Mounts": sorted(
+                [m.get("Source"), m.get("Destination"), bool(m.get("RW"))] for m in info.get("Mounts") or []
+            ),
+            "Tmpfs": dict(host.get("Tmpfs") or {}),
+            # Variables baked into the image are not the host's; anything else must be asked for.
+            "Env": sorted(e for e in config.get("Env") or [] if e in asked_env or e not in image_env),
+            "Tty": bool(config.get("Tty")),
+        }
+
+    def _attempt(self, container_id: str, request: AttemptRequest, settings: dict[str, object]) -> AttemptResult:
+        api = self.client.api
+        limits = request.limits
+        kernel_log = _KernelLog.open()
+        stream = api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        sock: socket.socket = getattr(stream, "_sock", stream)
+        try:
+            started = time.monotonic()
+            api.start(container_id)
+            deadline = started + limits.timeout_s
+            pids = _PidsCounter.find(api, container_id)
+            _feed_stdin(sock, request.stdin)
+
+            stdout = _Capped(limits.output_bytes)
+            stderr = _Capped(limits.stderr_bytes)
+            outcome = _pump(sock, stdout, stderr, deadline, pids.poll)
+
+            def result(kind: str, exit_code: int | None, detail: str) -> AttemptResult:
+                return AttemptResult(
+                    kind=kind,
+                    exit_code=exit_code,
+                    stdout=stdout.data(),
+                    stderr=stderr.data(),
+                    duration_s=time.monotonic() - started,
+                    detail=detail,
+                    settings=dict(settings, pids_limit_detection=pids.method(kernel_log)),
+                )
+
+            if outcome != "eof":
+                # Hang up first: an engine blocked writing output nobody reads would not kill.
+                sock.close()
+                stream.close()
+            if outcome == "overflow":
+                self._kill(container_id)
+                return result(
+                    "invalid_output",
+                    None,
+                    f"stdout exceeded the {_mib(limits.output_bytes)} output cap",
+                )
+            if outcome == "eof":
+                exit_code = self._wait(container_id, deadline)
+                if exit_code is not None:
+                    pids.poll()
+                    state = api.inspect_container(container_id).get("State") or {}
+                    hit = pids.hit or kernel_log.pids_rejected(container_id)
+                    kind, detail = _classify(exit_code, bool(state.get("OOMKilled")), hit, limits)
+                    return result(kind, exit_code, detail)
+            self._kill(container_id)
+            return result("timeout", None, f"killed after the {limits.timeout_s:g} s timeout")
+        finally:
+            kernel_log.close()
+            try:
+                sock.close()
+            finally:
+                stream.close()
+
+    def _wait(self, container_id: str, deadline: float) -> int | None:
+        """Wait for the exit status until the deadline (plus a grace for the engine)."""
+        from requests.exceptions import ConnectionError, ReadTimeout
+
+        remaining = max(deadline - time.monotonic(), 0.0) + EXIT_GRACE_S
+        try:
+            answer = self.client.api.wait(container_id, timeout=remaining)
+        except (ReadTimeout, ConnectionError):
+            return None
+        if time.monotonic() > deadline + EXIT_GRACE_S:
+            return None
+        return int(answer["StatusCode"])
+
+    def _kill(self, container_id: str) -> None:
+        from docker.errors import APIError
+
+        try:
+            self.client.api.kill(container_id, signal="SIGKILL")
+        except APIError:
+            pass  # it exited on its own meanwhile; the removal that follows is what matters
+
+    def _remove(self, container_id: str) -> None:
+        from docker.errors import DockerException, NotFound
+
+        # A second interrupt must not leave the container behind: hold SIGINT until it is gone.
+        with _signals_deferred():
+            try:
+                self.client.api.remove_container(container_id, force=True, v=True)
+            except NotFound:
+                pass
+            except DockerException:
+                pass  # the next run's reap() removes it
+
+    # -- leftovers ---------------------------------------------------------------------------
+
+    def reap(self) -> int:
+        """Remove specc containers whose owner process on this host is gone; return how many."""
+        from docker.errors import DockerException, NotFound
+
+        api = self.client.api
+        try:
+            containers = api.containers(all=True, filters={"label": f"{MANAGED_LABEL}=1"})
+        except DockerException as err:
+            raise SandboxUnavailable(_no_engine(err)) from err
+        removed = 0
+        for container in containers:
+            owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
+            if not _owner_gone(owner):
+                continue
+            try:
+                api.remove_container(container["Id"], force=True, v=True)
+            except NotFound:
+                continue
+            except DockerException:
+                continue
+            removed += 1
+        return removed
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+def _validate(request: AttemptRequest) -> None:
+    limits = request.limits
+    if not request.argv:
+        raise _Refused("refused to create the container: the argv is empty")
+    for name, value in (
+        ("memory", limits.memory_bytes),
+        ("pids", limits.pids),
+        ("output", limits.output_bytes),
+        ("tmpfs", limits.tmpfs_bytes),
+        ("nofile", limits.nofile),
+    ):
+        if value <= 0:
+            raise _Refused(f"refused to create the container: the {name} limit must be positive")
+    if limits.cpus <= 0 or limits.timeout_s <= 0:
+        raise _Refused("refused to create the container: cpus and timeout must be positive")
+    for mount in request.mounts:
+        if not os.path.isabs(mount.source) or not os.path.isabs(mount.target):
+            raise _Refused(f"refused to mount `{mount.source}` at `{mount.target}`: paths must be absolute")
+        if os.path.realpath(mount.source) != mount.source:
+            raise _Refused(f"refused to mount `{mount.source}`: it is not a resolved real path")
+        if mount.source in FORBIDDEN_MOUNT_SOURCES:
+            raise _Refused(f"refused to mount `{mount.source}`: the engine's socket is never mounted")
+    for key in request.env:
+        if not key or "=" in key or "\0" in key:
+            raise _Refused(f"refused to create the container: invalid env var name `{key}`")
+
+
+def _verify(expected: Mapping[str, object], applied: Mapping[str, object]) -> None:
+    for name, want in expected.items():
+        got = applied.get(name)
+        if got != want:
+            raise _Refused(f"refused to start the container: `{name}` is {got!r}, expected {want!r}")
+
+
+def _nano_cpus(cpus: float) -> int:
+    return int(round(cpus * 1e9))
+
+
+def _tmpfs_options(size: int) -> str:
+    return f"{TMPFS_OPTIONS},size={size}"
+
+
+def _container_name(run_id: str) -> str:
+    safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", run_id)[:40].strip("-.") or "run"
+    return f"specc-{safe}-{uuid.uuid4().hex[:12]}"
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_gone(owner: str) -> bool:
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's container, or no owner we can check: leave it
+    pid = int(pid_text)
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by another user
+    return False
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+def _classify(exit_code: int, oom_killed: bool, pids_hit: bool, limits: Limits) -> tuple[str, str]:
+    if oom_killed:
+        return (
+            "crash",
+            f"killed by the out-of-memory killer at the {_mib(limits.memory_bytes)} limit",
+        )
+    if pids_hit:
+        return "crash", f"stopped by the limit of {limits.pids} processes"
+    if 128 < exit_code <= 128 + 64:
+        number = exit_code - 128
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return "crash", f"killed by {name} (exit status {exit_code})"
+    if exit_code == 0:
+        return "ok", "exited with status 0"
+    if exit_code == EXIT_UNCERTAIN:
+        return "uncertain", "exited with status 3 (effect uncertain)"
+    return "error", f"exited with status {exit_code}"
+
+
+def _sandbox_result(detail: str, settings: dict[str, object], started: float) -> AttemptResult:
+    return AttemptResult(
+        kind="sandbox",
+        exit_code=None,
+        stdout=b"",
+        stderr=b"",
+        duration_s=time.monotonic() - started,
+        detail=detail,
+        settings=settings,
+    )
+
+
+def _engine_error(err: Exception) -> str:
+    text = str(getattr(err, "explanation", None) or err).strip().replace("\n", " ")
+    return f"the docker engine refused the container: {text}"
+
+
+def _no_engine(err: Exception) -> str:
+    return f"no docker engine answers ({err}); start one with `scripts/ensure-docker` or point DOCKER_HOST at one"
+
+
+def _no_image(image: str) -> str:
+    return f"the image `{image}` is not on the docker engine; build it with `specc image build`"
+
+
+# -- streams -------------------------------------------------------------------------------------
+
+
+class _Capped:
+    """Keeps the head of a stream up to a cap and counts everything."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.total = 0
+        self._chunks: list[bytes] = []
+        self._kept = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.cap - self._kept
+        if room > 0:
+            kept = chunk[:room]
+            self._chunks.append(kept)
+            self._kept += len(kept)
+
+    @property
+    def over(self) -> bool:
+        return self.total > self.cap
+
+    def data(self) -> bytes:
+        return b"".join(self._chunks)
+
+
+def _feed_stdin(sock: socket.socket, data: bytes) -> None:
+    """Write stdin from a thread, then half-close, so a tool that prints before reading cannot
+    deadlock against us; closing our write side is what gives the tool its end of file."""
+
+    def write() -> None:
+        try:
+            if data:
+                sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the tool exited without reading everything; its exit status tells the rest
+
+    threading.Thread(target=write, name="specc-stdin", daemon=True).start()
+
+
+def _pump(
+    sock: socket.socket,
+    stdout: _Capped,
+    stderr: _Capped,
+    deadline: float,
+    poll: Callable[[], None],
+) -> str:
+    """Demultiplex the attach stream until end of stream ("eof"), the deadline ("timeout") or
+    stdout over its cap ("overflow"); nothing beyond the caps is kept in memory."""
+    header = b""
+    target: _Capped | None = None
+    left = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "timeout"
+        readable, _, _ = select.select([sock], [], [], min(remaining, PIDS_POLL_S))
+        poll()
+        if not readable:
+            continue
+        try:
+            chunk = sock.recv(65536)
+        except BlockingIOError:
+            continue
+        except OSError as err:
+            if err.errno in (errno.EAGAIN, errno.EINTR):
+                continue
+            return "eof"
+        if not chunk:
+            return "eof"
+        view = memoryview(chunk)
+        while view:
+            if left == 0:
+                need = _FRAME_HEADER.size - len(header)
+                header += bytes(view[:need])
+                view = view[need:]
+                if len(header) < _FRAME_HEADER.size:
+                    break
+                kind, left = _FRAME_HEADER.unpack(header)
+                header = b""
+                target = stdout if kind == _STDOUT else stderr if kind == _STDERR else None
+                continue
+            piece = bytes(view[:left])
+            view = view[left:]
+            left -= len(piece)
+            if target is not None:
+                target.add(piece)
+                if stdout.over:
+                    return "overflow"
+
+
+# -- pids limit detection ------------------------------------------------------------------------
+
+
+class _PidsCounter:
+    """Reads the container's cgroup `pids.events` "max" counter while the tool runs.
+
+    The cgroup disappears as soon as the tool exits, so the counter is read every `PIDS_POLL_S`
+    and once more when the output ends; `_KernelLog` closes the gap left by a tool that exits
+    right after hitting the limit.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.hit = False
+        self.seen = False
+
+    @classmethod
+    def find(cls, api: DockerClient, container_id: str) -> _PidsCounter:
+        try:
+            pid = int((api.inspect_container(container_id).get("State") or {}).get("Pid") or 0)
+        except Exception:
+            pid = 0
+        counter = cls(_pids_events_path(pid) if pid > 0 else None)
+        counter.poll()
+        return counter
+
+    def poll(self) -> None:
+        if self.path is None or self.hit:
+            return
+        try:
+            with open(self.path, encoding="ascii") as events:
+                text = events.read()
+        except OSError:
+            return
+        self.seen = True
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == "max" and value.strip().isdigit() and int(value) > 0:
+                self.hit = True
+
+    def method(self, kernel_log: _KernelLog) -> str:
+        methods = []
+        if self.seen:
+            methods.append("cgroup pids.events")
+        if kernel_log.available:
+            methods.append("kernel log")
+        return " + ".join(methods) or "unavailable"
+
+
+def _pids_events_path(pid: int) -> str | None:
+    """The `pids.events` file of the cgroup process `pid` is in, cgroup v1 or v2."""
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return None
+    v1 = v2 = None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "pids" in controllers.split(","):
+            v1 = path
+        elif controllers == "":
+            v2 = path
+    for mount_root, point, kind, options in _cgroup_mounts():
+        if v1 is not None and kind == "cgroup" and "pids" in options:
+            relative = v1
+        elif v1 is None and v2 is not None and kind == "cgroup2":
+            relative = v2
+        else:
+            continue
+        if mount_root != "/" and relative.startswith(mount_root):
+            relative = relative[len(mount_root) :]
+        candidate = os.path.join(point, relative.lstrip("/"), "pids.events")
+        if os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def _cgroup_mounts() -> Iterator[tuple[str, str, str, set[str]]]:
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        before, _, after = line.partition(" - ")
+        fields, tail = before.split(), after.split()
+        if len(fields) < 5 or len(tail) < 3:
+            continue
+        if tail[0] in ("cgroup", "cgroup2"):
+            yield fields[3], fields[4], tail[0], set(tail[2].split(","))
+
+
+class _KernelLog:
+    """The kernel logs "fork rejected by pids controller in <cgroup>" the first time a cgroup's
+    pids limit stops a fork. That line outlives the cgroup, so reading the log written during the
+    attempt catches a tool that hits the limit and exits before its counter could be read. Needs
+    read access to /dev/kmsg (root, or kernel.dmesg_restrict=0); without it the counter alone
+    decides."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+
+    @classmethod
+    def open(cls) -> _KernelLog:
+        try:
+            fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return cls(None)
+        try:
+            os.lseek(fd, 0, os.SEEK_END)  # only records written from now on
+        except OSError:
+            os.close(fd)
+            return cls(None)
+        return cls(fd)
+
+    @property
+    def available(self) -> bool:
+        return self.fd is not None
+
+    def pids_rejected(self, container_id: str) -> bool:
+        if self.fd is None:
+            return False
+        found = False
+        while True:
+            try:
+                record = os.read(self.fd, 8192)
+            except BlockingIOError:
+                return found
+            except BrokenPipeError:
+                continue  # records were overwritten while we read; go on with the next ones
+            except OSError:
+                return found
+            if not record:
+                return found
+            message = record.decode("utf-8", "replace")
+            if _PIDS_REJECTED_LOG in message and container_id in message:
+                found = True
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+# -- signals -------------------------------------------------------------------------------------
+
+
+def _on_terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while an attempt runs, so `finally` removes the container.
+
+    Only when running in the main thread and no one else installed a SIGTERM handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _on_terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
