@@ -227,3 +227,78 @@ RETURN_NOT_LAST: Final = Message(SYNTAX, "`return` must be the last statement of
 UNDEFINED_FALLBACK: Final = Message(UNDEFINED_NAME, "fallback action `{name}` is not declared")
 NO_RESULT: Final = Message(TYPE_MISMATCH, "action `{action}` returns nothing, so step `{name}` has no value")
 FIELD_TYPE: Final = Message(TYPE_MISMATCH, "field `{name}` of `{record}` expects {expected}, found {found}")
+# safety
+FORBIDDEN_PATH: Final = Message(
+    FORBIDDEN_MOUNT, "mount `{path}` exposes `{forbidden}` to the agent",
+    "mount a folder of the project instead; {why}",
+)
+SYMLINK_MOUNT: Final = Message(
+    FORBIDDEN_MOUNT, "mount `{path}` is a symlink to `{target}`",
+    "mount the real folder; a symlinked root can be swapped to point anywhere",
+)
+BAD_TARGET: Final = Message(
+    FORBIDDEN_MOUNT, "mount target `{target}` must be an absolute path outside the container's system folders"
+)
+MOUNT_NOT_IN_SCOPE: Final = Message(
+    SCOPE_VIOLATION, "action `{action}` mounts `{path}`, which the scope does not declare"
+)
+MOUNT_WIDENED: Final = Message(
+    SCOPE_VIOLATION, "action `{action}` mounts `{path}` read_write, but the scope allows only read_only",
+    "an action may narrow a mount's mode, never widen it",
+)
+ENV_NOT_IN_SCOPE: Final = Message(SCOPE_VIOLATION, "action `{action}` uses env var `{name}`, which the scope does not declare")
+HOST_NOT_IN_SCOPE: Final = Message(
+    SCOPE_VIOLATION, "action `{action}` reaches `{host}`, which the scope does not declare"
+)
+BAD_ENDPOINT: Final = Message(SCOPE_VIOLATION, "`{text}` is not a `host:port` endpoint", "write it as `api.example.com:443`")
+READ_WITH_WRITE_MOUNT: Final = Message(
+    WRITE_IN_READ_ACTION, "action `{action}` has `effect read` but mounts `{path}` read_write",
+    "mount it `read_only`, or declare `effect write`",
+)
+PATH_NOT_MOUNTED: Final = Message(
+    PATH_OUTSIDE_MOUNT, "parameter `{param}` is a path under `{mount}`, but action `{action}` does not mount it",
+    "add `mount \"{mount}\"` to the action",
+)
+NO_HANDLER: Final = Message(
+    UNHANDLED_FAILURE, "action `{action}` has no handler for {kinds}",
+    "add `on {first} STRATEGY` to the action, or `on any abort` to the agent",
+)
+RETRY_NOT_IDEMPOTENT: Final = Message(
+    UNSAFE_RETRY, "action `{action}` has `effect {effect}` and is retried, but is not `idempotent`",
+    "a retry after a timeout may repeat a write that happened; declare `idempotent by KEY` or do not retry",
+)
+RETRY_NOT_RETRYABLE: Final = Message(
+    NON_RETRYABLE, "`{kind}` cannot be retried", "{why}",
+)
+CYCLE: Final = Message(FALLBACK_CYCLE, "fallbacks loop: {cycle}", "end the chain with an action that aborts or escalates")
+FALLBACK_PARAM: Final = Message(
+    FALLBACK_INCOMPATIBLE, "fallback `{target}` needs argument `{param}` of {expected}, which `{action}` does not provide"
+)
+FALLBACK_RESULT: Final = Message(
+    FALLBACK_INCOMPATIBLE, "fallback `{target}` returns {found}, but `{action}` returns {expected}"
+)
+FALLBACK_MORE_RISK: Final = Message(
+    FALLBACK_RISKIER, "fallback `{target}` has {what} `{theirs}`, riskier than `{ours}` of `{action}`",
+    "a fallback should be the safer way to the same result",
+)
+NEEDS_APPROVAL: Final = Message(
+    APPROVAL_REQUIRED, "action `{action}` is {why} but has no `approval required`",
+    "add `approval required`, or waive it with `approval none \"reason\"`",
+)
+#: reported as a warning: the author waived the approval on purpose
+APPROVAL_WAIVED: Final = Message(APPROVAL_REQUIRED, "action `{action}` is {why} and runs without approval: {reason}")
+STEPS_TOO_FEW: Final = Message(
+    LIMIT_TOO_SMALL, "`limits.steps` is {steps}, but the workflow has {count} steps",
+    "allow at least {count} steps, more for retries ({with_retries} with every retry)",
+)
+BELOW_TARGET: Final = Message(
+    RELIABILITY_BELOW_TARGET, "the workflow succeeds with probability {estimate}, below the target {target}",
+    "{explanation}",
+)
+NO_ESTIMATE: Final = Message(
+    RELIABILITY_UNKNOWN, "step `{step}` calls `{action}`, which has no `reliability` estimate",
+    "add `reliability P` to action `{action}` so the target {target} can be checked",
+)
+IMAGE_UNPINNED: Final = Message(
+    UNPINNED_IMAGE, "image `{image}` is not pinned", "name a tag other than `latest`, such as `specc/base:bookworm`",
+)

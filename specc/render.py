@@ -54,7 +54,9 @@ def text(diagnostics: Sequence[Diagnostic], sources: dict[str, str | None], colo
             out.append(f"{pad}{c['blue']}={c['reset']} {c['bold']}note{c['reset']}: {label.message} "
                        f"at {d.file}:{label.span.line}:{label.span.column}")
         if d.help:
-            out.append(f"{pad}{c['blue']}={c['reset']} {c['bold']}help{c['reset']}: {d.help}")
+            first, *rest = d.help.split("\n")
+            out.append(f"{pad}{c['blue']}={c['reset']} {c['bold']}help{c['reset']}: {first}")
+            out.extend(f"{pad}        {line}" for line in rest)
         out.append("")
     return "\n".join(out)
 

@@ -10,11 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from specc.context import Context
-from specc.passes import constraints, handlers, limits, names, unused, workflow
+from specc.passes import (
+    approval,
+    constraints,
+    failures,
+    handlers,
+    images,
+    limits,
+    mounts,
+    names,
+    reliability,
+    scope,
+    unused,
+    workflow,
+)
 
 Pass = Callable[[Context], None]
 
-#: The front end's passes, in order. Safety passes append after `workflow`.
+#: Every pass, in order: the front end first, then the safety analysis.
 PASSES: tuple[Pass, ...] = (
     names.check,
     constraints.check,
@@ -22,4 +35,10 @@ PASSES: tuple[Pass, ...] = (
     handlers.check,
     workflow.check,
     unused.check,
+    mounts.check,
+    scope.check,
+    failures.check,
+    approval.check,
+    reliability.check,
+    images.check,
 )

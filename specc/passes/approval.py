@@ -1,0 +1,25 @@
+"""approval-required: an action that is destructive or high-risk waits for a person, unless the
+author waived it in writing (`approval none "reason"`, a warning that stays visible)."""
+
+from __future__ import annotations
+
+from specc import codes
+from specc.codes import Severity
+from specc.context import Context
+
+
+def check(ctx: Context) -> None:
+    for action in ctx.agent.actions:
+        reasons = []
+        if action.effect is not None and action.effect.value == "destructive":
+            reasons.append("`effect destructive`")
+        if action.risk is not None and action.risk.value == "high":
+            reasons.append("`risk high`")
+        if not reasons:
+            continue
+        why = " and ".join(reasons)
+        if action.approval is None:
+            ctx.reporter.report(codes.NEEDS_APPROVAL, action.name.span, action=action.name.value, why=why)
+        elif action.approval == "none" and action.approval_span is not None:
+            ctx.reporter.report(codes.APPROVAL_WAIVED, action.approval_span, action=action.name.value, why=why,
+                                reason=action.approval_reason or "", severity=Severity.WARNING)
