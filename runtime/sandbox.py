@@ -52,8 +52,8 @@ EXIT_UNCERTAIN: Final = 3
 #: How often, while a tool runs, its cgroup's pids counter is read.
 PIDS_POLL_S: Final = 0.05
 
-#: Grace given to the engine after a tool closed its output to report the exit status.
-EXIT_GRACE_S: Final = 5.0
+#: Grace given to the engine, after a tool closed its output, to report the exit status.
+EXIT_GRACE_S: Final = 2.0
 
 _STDOUT, _STDERR = 1, 2
 _FRAME_HEADER = struct.Struct(">BxxxL")
@@ -357,16 +357,24 @@ class Sandbox:
                     None,
                     f"stdout exceeded the {_mib(limits.output_bytes)} output cap",
                 )
-            if outcome == "eof":
-                exit_code = self._wait(container_id, deadline)
-                if exit_code is not None:
-                    pids.poll()
-                    state = api.inspect_container(container_id).get("State") or {}
-                    hit = pids.hit or kernel_log.pids_rejected(container_id)
-                    kind, detail = _classify(exit_code, bool(state.get("OOMKilled")), hit, limits)
-                    return result(kind, exit_code, detail)
-            self._kill(container_id)
-            return result("timeout", None, f"killed after the {limits.timeout_s:g} s timeout")
+            exit_code = self._wait(container_id, deadline) if outcome == "eof" else None
+            if exit_code is None:
+                self._kill(container_id)
+            pids.poll()
+            state = api.inspect_container(container_id).get("State") or {}
+            crash = _crash_detail(
+                bool(state.get("OOMKilled")),
+                pids.hit or kernel_log.pids_rejected(container_id),
+                limits,
+            )
+            if exit_code is None:
+                timeout = f"killed after the {limits.timeout_s:g} s timeout"
+                if crash is not None:
+                    # A fork bomb spinning at the pids limit until the timeout is still a crash.
+                    return result("crash", None, f"{crash}, then {timeout}")
+                return result("timeout", None, timeout)
+            kind, detail = ("crash", crash) if crash is not None else _classify(exit_code)
+            return result(kind, exit_code, detail)
         finally:
             kernel_log.close()
             try:
@@ -382,8 +390,6 @@ class Sandbox:
         try:
             answer = self.client.api.wait(container_id, timeout=remaining)
         except (ReadTimeout, ConnectionError):
-            return None
-        if time.monotonic() > deadline + EXIT_GRACE_S:
             return None
         return int(answer["StatusCode"])
 
@@ -506,14 +512,15 @@ def _owner_gone(owner: str) -> bool:
 # -- results -------------------------------------------------------------------------------------
 
 
-def _classify(exit_code: int, oom_killed: bool, pids_hit: bool, limits: Limits) -> tuple[str, str]:
+def _crash_detail(oom_killed: bool, pids_hit: bool, limits: Limits) -> str | None:
     if oom_killed:
-        return (
-            "crash",
-            f"killed by the out-of-memory killer at the {_mib(limits.memory_bytes)} limit",
-        )
+        return f"killed by the out-of-memory killer at the {_mib(limits.memory_bytes)} limit"
     if pids_hit:
-        return "crash", f"stopped by the limit of {limits.pids} processes"
+        return f"stopped by the limit of {limits.pids} processes"
+    return None
+
+
+def _classify(exit_code: int) -> tuple[str, str]:
     if 128 < exit_code <= 128 + 64:
         number = exit_code - 128
         try:
