@@ -161,5 +161,50 @@ def explain(code: str | None, list_codes: bool) -> None:
     click.echo(section(found))
 
 
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False),
+              help="Where to write the IR (default: SPEC with the extension .ir.json; `-` for stdout).")
+def build(spec: str, out: str | None) -> None:
+    """Compile SPEC to its IR, the sealed artifact `specc run` executes.
+
+    Nothing is written when the spec has errors (exit 1). The output is
+    deterministic: the same spec gives the same bytes.
+
+    \b
+    Examples:
+      specc build specs/invoice/invoice.agent
+      specc build agent.agent -o build/agent.ir.json
+    """
+    from specc.compiler import compile_source
+    from specc.ir import to_bytes
+    from specc.render import summary, text, use_colour
+
+    if not os.path.isfile(spec):
+        raise click.UsageError(f"`{spec}` does not exist" if not os.path.exists(spec) else f"`{spec}` is not a file")
+    with open(spec, "rb") as handle:
+        result = compile_source(handle.read(), spec)
+    colour = use_colour(sys.stderr)
+    if result.diagnostics:
+        click.echo(text(result.diagnostics, {spec: result.source}, colour), err=True)
+    if result.has_errors:
+        click.echo(summary(result.diagnostics, 1, colour) + "; no IR written", err=True)
+        sys.exit(EXIT_ERRORS)
+    data = to_bytes(result.ir)
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    target = out or (spec[: -len(".agent")] if spec.endswith(".agent") else spec) + ".ir.json"
+    tmp = target + ".tmp"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise click.UsageError(f"cannot write `{target}`: {exc.strerror}") from None
+    click.echo(f"wrote {target} ({len(data)} bytes, {result.ir.hash[:19]})", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,331 @@
+"""The compiled artifact (DESIGN section 4): pydantic models, the build from a checked spec, and
+its canonical bytes.
+
+The IR is everything the runtime needs and nothing it must work out again: every action fully
+resolved (argv, image, limits, absolute mount sources, hosts, env, effect, risk, approval,
+idempotency, a handler for every failure kind), the workflow's steps with their expressions, and
+JSON Schema contracts. Its bytes are canonical (sorted keys, fixed indentation), and `hash` covers
+them, so any edited byte is detected by the loader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from specc import __version__, ast
+from specc.contracts import object_schema, schema_of
+from specc.context import mount_key
+from specc.failure import ACTION_KINDS
+from specc.handling import resolve
+
+if TYPE_CHECKING:
+    from specc.compiler import Compilation
+
+IR_VERSION: Literal[1] = 1
+
+#: Sandbox settings when neither the agent's `sandbox` nor the action says otherwise: finite always.
+SANDBOX_DEFAULTS: dict[str, Any] = {
+    "image": "specc/base:bookworm",
+    "memory": 256 * 1024 * 1024,
+    "cpus": 0.5,
+    "pids": 64,
+    "timeout": 30_000,
+    "output": 1024 * 1024,
+    "user": "65534:65534",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StrategyIR(_Model):
+    """A resolved failure strategy."""
+
+    kind: Literal["retry", "fallback", "escalate", "abort"]
+    count: int = 0
+    backoff_min_ms: int = 0
+    backoff_max_ms: int = 0
+    then: StrategyIR | None = None
+    target: str | None = None
+    reason: str | None = None
+
+
+class HandlerIR(_Model):
+    """The strategy for one failure kind and where it was declared."""
+
+    strategy: StrategyIR
+    origin: Literal["action", "agent", "default"]
+
+
+class MountIR(_Model):
+    """A bind mount: the host's resolved real path, where it lands, and its mode."""
+
+    name: str = Field(description="the mount as written in the scope, normalised")
+    source: str
+    target: str
+    mode: Literal["read_only", "read_write"]
+
+
+class EnvIR(_Model):
+    name: str
+    secret: bool
+
+
+class LimitsIR(_Model):
+    """One attempt's sandbox limits."""
+
+    memory_bytes: int
+    cpus: float
+    pids: int
+    timeout_ms: int
+    output_bytes: int
+
+
+class RequireIR(_Model):
+    condition: dict[str, Any]
+    strategy: StrategyIR
+
+
+class ActionIR(_Model):
+    """An action, fully resolved."""
+
+    name: str
+    params: list[str]
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    argv: list[str]
+    image: str
+    user: str
+    limits: LimitsIR
+    mounts: list[MountIR]
+    hosts: list[str]
+    env: list[EnvIR]
+    effect: Literal["read", "write", "destructive"]
+    risk: Literal["low", "medium", "high"]
+    approval: Literal["required", "none", "not_needed"]
+    approval_reason: str | None
+    idempotent: bool
+    idempotency_key: list[str] | None
+    reliability: float | None
+    requires: list[RequireIR]
+    handlers: dict[str, HandlerIR]
+
+
+class StepIR(_Model):
+    """One workflow statement."""
+
+    kind: Literal["call", "require", "return"]
+    name: str | None = None
+    action: str | None = None
+    args: dict[str, dict[str, Any]] = {}
+    condition: dict[str, Any] | None = None
+    strategy: StrategyIR | None = None
+    value: dict[str, Any] | None = None
+    line: int
+
+
+class SourceIR(_Model):
+    file: str
+    sha256: str
+
+
+class IR(_Model):
+    """The compiled artifact of one agent."""
+
+    ir_version: Literal[1]
+    specc_version: str
+    source: SourceIR
+    agent: str
+    version: str | None
+    description: str | None
+    limits: dict[str, int]
+    reliability_target: float | None
+    reliability_estimate: float | None
+    types: dict[str, dict[str, Any]]
+    input_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None
+    actions: dict[str, ActionIR]
+    workflow: list[StepIR] | None
+    planner: dict[str, Any] | None
+    budget_handler: HandlerIR
+    hash: str = Field(description="sha256 of the canonical bytes of every other field")
+
+
+# --- canonical bytes -----------------------------------------------------------------------------
+
+
+def canonical(data: dict[str, Any]) -> bytes:
+    """The one byte form of an IR document."""
+    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    body = {k: v for k, v in data.items() if k != "hash"}
+    return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+
+
+def to_bytes(ir: IR) -> bytes:
+    return canonical(ir.model_dump(mode="json"))
+
+
+# --- build ---------------------------------------------------------------------------------------
+
+
+def build_ir(compilation: Compilation) -> IR:
+    """The IR of a spec that checked without errors."""
+    from specc.passes.mounts import container_target, host_path
+    from specc.passes.reliability import estimates, product
+
+    agent, sym = compilation.agent, compilation.symbols
+    assert agent is not None and sym is not None and compilation.source is not None
+    records = sym.records
+
+    class _Ctx:  # host_path needs only the spec's folder
+        base_dir = compilation.base_dir
+
+    defaults = dict(SANDBOX_DEFAULTS)
+    defaults.update({s.key: s.value for s in agent.sandbox})
+    actions: dict[str, ActionIR] = {}
+    for action in agent.actions:
+        name = action.name.value
+        settings = dict(defaults)
+        settings.update({s.key: s.value for s in action.settings})
+        mounts = []
+        for mount in action.mounts:
+            scope_mount = sym.mounts[mount_key(mount.path.value)]
+            mounts.append(MountIR(
+                name=mount_key(mount.path.value),
+                source=os.path.realpath(host_path(_Ctx, scope_mount.path.value)),  # type: ignore[arg-type]
+                target=container_target(scope_mount),
+                mode=mount.mode or scope_mount.mode,
+            ))
+        params = sym.params.get(name, {})
+        returns = sym.returns.get(name)
+        risk = action.risk.value if action.risk is not None else "low"
+        effect = action.effect.value if action.effect is not None else "read"
+        approval = action.approval or "not_needed"
+        actions[name] = ActionIR(
+            name=name,
+            params=list(params),
+            input_schema=object_schema(params, records),
+            output_schema=schema_of(returns, records) if returns is not None else None,
+            argv=[s.value for s in action.run],
+            image=str(settings["image"]),
+            user=str(settings["user"]),
+            limits=LimitsIR(memory_bytes=int(settings["memory"]), cpus=float(settings["cpus"]),
+                            pids=int(settings["pids"]), timeout_ms=int(settings["timeout"]),
+                            output_bytes=int(settings["output"])),
+            mounts=mounts,
+            hosts=[h.value for h in action.network],
+            env=[EnvIR(name=e.value, secret=sym.envs[e.value].secret) for e in action.env if e.value in sym.envs],
+            effect=effect,  # type: ignore[arg-type]
+            risk=risk,  # type: ignore[arg-type]
+            approval=approval,
+            approval_reason=action.approval_reason,
+            idempotent=action.idempotent or effect == "read",
+            idempotency_key=[n.value for n in action.idempotency_key] if action.idempotency_key else None,
+            reliability=action.reliability,
+            requires=[RequireIR(condition=expr_ir(r.condition), strategy=strategy_ir(r.strategy))
+                      for r in action.requires],
+            handlers={kind: _handler(agent, action, kind) for kind in ACTION_KINDS},
+        )
+    workflow = None
+    if agent.workflow is not None:
+        workflow = [_step(s) for s in agent.workflow.statements]
+    rows = estimates(agent, sym.actions)
+    planner = None
+    if agent.planner is not None:
+        planner = {"kind": agent.planner.kind.value, **{s.key: s.value for s in agent.planner.settings}}
+    limits = agent.limits
+    assert limits is not None and limits.steps is not None and limits.wall_ms is not None
+    source_bytes = compilation.source.encode()
+    data: dict[str, Any] = {
+        "ir_version": IR_VERSION,
+        "specc_version": __version__,
+        "source": {"file": os.path.basename(compilation.path),
+                   "sha256": hashlib.sha256(source_bytes).hexdigest()},
+        "agent": agent.name.value,
+        "version": agent.version.value if agent.version else None,
+        "description": agent.description.value if agent.description else None,
+        "limits": {"steps": limits.steps, "wall_ms": limits.wall_ms},
+        "reliability_target": agent.reliability,
+        "reliability_estimate": product(rows) if rows else None,
+        "types": {name: schema_of(_ref(name), records) for name in sorted(records)},
+        "input_schema": object_schema(sym.input, records) if sym.input is not None else None,
+        "output_schema": schema_of(sym.output, records) if sym.output is not None else None,
+        "actions": {k: v.model_dump(mode="json") for k, v in sorted(actions.items())},
+        "workflow": [s.model_dump(mode="json") for s in workflow] if workflow is not None else None,
+        "planner": planner,
+        "budget_handler": _handler(agent, None, "budget").model_dump(mode="json"),
+    }
+    data["hash"] = content_hash(data)
+    return IR.model_validate(data)
+
+
+def _ref(name: str) -> Any:
+    from specc import types as t
+
+    return t.Ref(name)
+
+
+def _handler(agent: ast.Agent, action: ast.Action | None, kind: str) -> HandlerIR:
+    found = resolve(agent, action, kind)
+    if found is None:
+        return HandlerIR(strategy=StrategyIR(kind="abort", reason=f"no handler for `{kind}`"), origin="default")
+    return HandlerIR(strategy=strategy_ir(found.strategy), origin=found.level)  # type: ignore[arg-type]
+
+
+def strategy_ir(strategy: ast.Strategy) -> StrategyIR:
+    return StrategyIR(
+        kind=strategy.kind,
+        count=strategy.count,
+        backoff_min_ms=strategy.backoff_min_ms if strategy.backoff_min_ms is not None else 200,
+        backoff_max_ms=strategy.backoff_max_ms if strategy.backoff_max_ms is not None else 5_000,
+        then=strategy_ir(strategy.then) if strategy.then is not None else None,
+        target=strategy.target.value if strategy.target is not None else None,
+        reason=strategy.reason,
+    )
+
+
+def _step(statement: ast.Statement) -> StepIR:
+    line = statement.span.line
+    if statement.kind == "call" and statement.call is not None:
+        return StepIR(kind="call", name=statement.name.value if statement.name else None,
+                      action=statement.call.action.value,
+                      args={k.value: expr_ir(v) for k, v in statement.call.args}, line=line)
+    if statement.kind == "require" and statement.require is not None:
+        return StepIR(kind="require", condition=expr_ir(statement.require.condition),
+                      strategy=strategy_ir(statement.require.strategy), line=line)
+    assert statement.value is not None
+    return StepIR(kind="return", value=expr_ir(statement.value), line=line)
+
+
+def expr_ir(expr: ast.Expr) -> dict[str, Any]:
+    """An expression as JSON: `{"op": ..., ...}`; evaluated by the runtime."""
+    kind = expr.kind
+    if kind in ("string", "bool"):
+        return {"op": "literal", "value": expr.value}
+    if kind == "number":
+        value = expr.value
+        return {"op": "literal", "value": int(value) if expr.is_int and isinstance(value, float) else value}
+    if kind == "ref":
+        return {"op": "ref", "path": [n.value for n in expr.path]}
+    if kind == "record":
+        return {"op": "record", "fields": {k.value: expr_ir(v) for k, v in zip(expr.keys, expr.items, strict=True)}}
+    if kind == "compare":
+        return {"op": "compare", "cmp": expr.value, "left": expr_ir(expr.items[0]), "right": expr_ir(expr.items[1])}
+    return {"op": kind, "items": [expr_ir(i) for i in expr.items]}
+
+
+def ir_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the IR itself, committed as schema/ir-v1.json."""
+    schema = IR.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://specc.dev/schema/ir-v1.json"
+    return schema
