@@ -83,9 +83,7 @@ def build_base_image(tag: str = BASE_IMAGE, *, echo: Callable[[str], None] = pri
     if os.geteuid() != 0:
         raise ImageBuildError("building the base image needs root (debootstrap chroots)")
     if shutil.which("debootstrap") is None:
-        raise ImageBuildError(
-            "debootstrap is not installed; install it with `apt-get install debootstrap`"
-        )
+        raise ImageBuildError("debootstrap is not installed; install it with `apt-get install debootstrap`")
     client = _engine_client()
     work = Path(tempfile.mkdtemp(prefix="specc-image-"))
     try:
@@ -112,9 +110,7 @@ def _engine_client() -> Any:  # docker.DockerClient; the SDK ships no type hints
         client = docker.from_env()
         client.ping()
     except DockerException as err:
-        raise ImageBuildError(
-            f"no Docker engine answers ({err}); start one with `scripts/ensure-docker`"
-        ) from err
+        raise ImageBuildError(f"no Docker engine answers ({err}); start one with `scripts/ensure-docker`") from err
     return client
 
 
@@ -128,9 +124,7 @@ def _debootstrap(rootfs: Path, echo: Callable[[str], None]) -> None:
         MIRROR,
     ]
     echo("running " + " ".join(argv) + " (this takes a few minutes)")
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    )
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     assert proc.stdout is not None
     tail: list[str] = []
     for line in proc.stdout:
@@ -140,9 +134,7 @@ def _debootstrap(rootfs: Path, echo: Callable[[str], None]) -> None:
             continue  # one line per package drowns the useful ones
         echo(line)
     if proc.wait() != 0:
-        raise ImageBuildError(
-            f"debootstrap failed with exit status {proc.returncode}: " + " | ".join(tail[-5:])
-        )
+        raise ImageBuildError(f"debootstrap failed with exit status {proc.returncode}: " + " | ".join(tail[-5:]))
 
 
 def _prune(rootfs: Path) -> None:
