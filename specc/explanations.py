@@ -31,7 +31,8 @@ def _add(code: Code, *, what: str, why: str, example: str, fix: str) -> None:
 def section(code: Code) -> str:
     """The Markdown section of one code, as `specc explain` prints it."""
     e = EXPLANATIONS.get(code.code)
-    head = f"## {code.code} {code.name}\n\nSeverity: {code.severity.value}. {code.summary[0].upper()}{code.summary[1:]}.\n"
+    summary = code.summary[0].upper() + code.summary[1:]
+    head = f"## {code.code} {code.name}\n\nSeverity: {code.severity.value}. {summary}.\n"
     if e is None:
         return head
     return (
@@ -59,13 +60,619 @@ def document() -> str:
 
 from specc import codes as c  # noqa: E402  (the entries below read better after the machinery)
 
+# --- front end ---------------------------------------------------------------------------------
+
 _add(
     c.SYNTAX,
     what="The text does not follow the grammar of the language: a missing brace, a misspelt "
     "keyword, a value of the wrong shape (`wall 5` instead of `wall 5m`). The message says what "
-    "was found and what was expected at that place.",
+    "was found and what was expected at that place; for a misspelt keyword the help suggests the "
+    "closest one. The same code covers what the grammar alone cannot say: an empty file, an unknown escape "
+    "in a string, expressions or brackets nested more than 200 levels deep, a file over 8 MiB, a "
+    "number too large to represent, a `workflow` beside a `planner`, and a `return` that is not the "
+    "last statement of the workflow. The parser stops at the first syntax error of a file.",
     why="Nothing else can be checked about text that does not parse.",
-    example='agent a {\n  limits {\n    steps 20\n    wall 5\n  }\n}',
+    example="""\
+agent a {
+  limits {
+    steps 20
+    wall 5
+  }
+}""",
     fix="Write what the message expects at the caret; `docs/language.md` has the grammar by "
     "example.",
+)
+
+_add(
+    c.ENCODING,
+    what="The file's bytes are not valid UTF-8 (the message names the first bad byte and its "
+    "offset), or the file contains a NUL byte. A UTF-8 byte order mark at the start is accepted "
+    "and ignored.",
+    why="A spec is text that people review and that the compiler hashes into the IR. Bytes in "
+    "another encoding (Latin-1, Windows-1252, UTF-16) are read differently by different tools, so "
+    "a regex, a mount path or an approval reason might not say what the reviewer saw. A NUL byte "
+    "usually means a binary file was passed by mistake.",
+    example="""\
+# saved as Latin-1: the `ü` below is the single byte 0xfc
+agent invoice_triage {
+  description "Rechnungsprüfung für den Posteingang"
+}""",
+    fix="Save the file as UTF-8 (in most editors, \"Save with encoding\"; from a shell, "
+    "`iconv -f latin1 -t utf-8 old.agent > new.agent`).",
+)
+
+_add(
+    c.UNDEFINED_NAME,
+    what="A name that is used but never declared:\n\n"
+    "- a record type written as a type (`-> Invoce`);\n"
+    "- an action called by the workflow, or named by `fallback`;\n"
+    "- a value in an expression that is neither `input` nor a step above it (a step used before "
+    "the statement that defines it gets its own message), or `input` when the agent declares no "
+    "`input`;\n"
+    "- a field that the record does not have (`invoice.total`);\n"
+    "- a mount named by `path under \"M\"` that the scope does not declare;\n"
+    "- a failure kind in `on` that is not one of the nine kinds (or `any`).\n\n"
+    "The help suggests the closest declared name. A mount, host or env var that an action uses "
+    "without the scope declaring it is `scope-violation` (SPC102) instead.",
+    why="A misspelt name is a contract that checks nothing, a handler that never fires or a step "
+    "that cannot run. Found by `specc check` it costs a second; found at run time it is a failed "
+    "run, after the steps before it may already have acted.",
+    example="""\
+  action read_invoice(file: path under "./inbox") -> Invoce {
+    # ...
+    on timout retry 2
+  }
+
+  workflow {
+    invoice = read_invoce(file: input.file)
+    require invoice.total <= 10000 else escalate
+    return invoice
+  }""",
+    fix="Correct the spelling (the help usually names the intended declaration) or declare the "
+    "missing type, action, field or scope mount. A step can only use the steps above it: move the "
+    "statement that defines it up.",
+)
+
+_add(
+    c.DUPLICATE_DEFINITION,
+    what="One name declared twice where it must be unique: two types, two actions, two fields of "
+    "a record or of `input`, two parameters of an action, two workflow steps bound to the same "
+    "name, an argument passed twice, two scope mounts of the same folder (`./inbox` and `inbox/` "
+    "are the same), an env var declared twice, a failure kind handled twice at the same level, a "
+    "literal repeated in a union, and two mounts that would land on the same container path. Also "
+    "an item that may be given once, given twice: `limits`, `scope`, `sandbox`, `input`, `output`, "
+    "`workflow`, `reliability`, `version` or `description` in the agent, `steps` or `wall` in "
+    "`limits`, a sandbox setting, or `run`, `effect`, `risk`, `approval`, `idempotent`, "
+    "`reliability` or a setting in one action. A note points at the first declaration.",
+    why="When one name means two things, one of them silently wins: the reviewer reads one "
+    "definition and the agent runs the other. Two `effect` lines or two handlers for one kind "
+    "would leave the safety analysis, and the reader, guessing which one holds.",
+    example="""\
+  action notify(ticket: Ticket) {
+    # ...
+  }
+
+  action notify(ticket: Ticket, channel: string) {
+    # ...
+  }""",
+    fix="Rename one of the two or delete the stale copy. When two scope mounts end in the same "
+    "folder name (`./a/data` and `./b/data` both land at `/mnt/data`), give one of them "
+    "`at \"/other\"`.",
+)
+
+_add(
+    c.TYPE_MISMATCH,
+    what="A value whose type does not fit where it is used:\n\n"
+    "- an argument whose type the parameter does not accept (an `int` fits a `number`; `string`, "
+    "`path` and `url` fit each other, their constraints being checked at run time);\n"
+    "- a field of a record literal of the wrong type;\n"
+    "- `==` or `!=` between values that can never be equal: different types, different records, "
+    "or literal unions with no value in common;\n"
+    "- `<`, `<=`, `>`, `>=` on something that is not a number; `and`, `or`, `not` on something "
+    "that is not a bool; a `require` condition that is not a bool;\n"
+    "- `len` of something that is neither a string nor a list; `in` without a list on its right; "
+    "a list literal whose items have different types;\n"
+    "- a field access on a value that is not a record (`input.id.value` when `id` is a string);\n"
+    "- a `return` whose type is not the `output` type, a `return` in an agent without `output`, "
+    "a workflow that never returns although `output` is declared;\n"
+    "- a step bound to the result of an action that returns nothing;\n"
+    "- an `idempotent by` key that is not a string or a number.",
+    why="The runtime's contracts would reject the value, but only when that step is reached, "
+    "after the steps before it have already written, paid or sent. A comparison that can never "
+    "be true turns a `require` into a guard that always fails (or, negated, one that never does). "
+    "Checked statically, the mistake costs nothing.",
+    example="""\
+  type Order {
+    id: string
+    status: "open" | "paid" | "refunded"
+    total: number
+  }
+
+  action refund(order_id: string, amount: number) -> Refund {
+    # ...
+  }
+
+  workflow {
+    order = load_order(id: input.order_id)
+    require order.status == "shipped" else abort
+    refund = refund(order_id: order, amount: order.total)
+    return refund
+  }""",
+    fix="Pass a value of the parameter's type, often a field of the record rather than the record "
+    "itself (`order_id: order.id`); compare values of one type, using literals the union "
+    "declares; make the `return` produce the `output` type.",
+)
+
+_add(
+    c.MISSING_ARGUMENT,
+    what="A workflow call leaves out a parameter of the action that is not optional (`T?`), or a "
+    "record literal passed where a record type is expected leaves out one of its fields that is "
+    "not optional. Arguments are passed by name, so nothing is filled in by position.",
+    why="The runtime would reject the call as `invalid_input` when the step is reached, after the "
+    "steps before it have run. Optional parameters exist for values that may be absent; "
+    "everything else must be supplied.",
+    example="""\
+  action pay(invoice: Invoice, account: string) -> Receipt {
+    # ...
+  }
+
+  workflow {
+    invoice = read_invoice(file: input.file)
+    receipt = pay(invoice: invoice)
+    return receipt
+  }""",
+    fix="Pass the argument by name (`pay(invoice: invoice, account: input.account)`), or declare "
+    "the parameter optional (`account: string?`) if the tool does without it.",
+)
+
+_add(
+    c.UNKNOWN_ARGUMENT,
+    what="A workflow call passes an argument that is not a parameter of the action, or a record "
+    "literal has a field its record type does not declare. The help suggests the closest "
+    "parameter not passed yet.",
+    why="Parameter lists and records are closed: the runtime rejects a field it does not know. "
+    "The argument is usually a misspelling of a real parameter (which is then reported missing "
+    "too) or a leftover from an older version of the action.",
+    example="""\
+  action pay(invoice: Invoice, account: string) -> Receipt {
+    # ...
+  }
+
+  workflow {
+    invoice = read_invoice(file: input.file)
+    receipt = pay(invoice: invoice, acount: input.account)
+    return receipt
+  }""",
+    fix="Use the parameter's exact name (see the help), or add the parameter to the action if the "
+    "tool needs it.",
+)
+
+_add(
+    c.INVALID_CONSTRAINT,
+    what="A constraint that cannot be right:\n\n"
+    "- a `/regex/` that does not compile, or that can backtrack catastrophically: a repeated part "
+    "that is itself nothing but a repetition, as in `(a+)+`, `(a*)*`, `(a|b+)+` or `(\\w+\\s?)*`;\n"
+    "- a range whose min is above its max (`(10..1)`);\n"
+    "- a negative length or item count, or a fractional bound on a string's length, a list's item "
+    "count or an `int`;\n"
+    "- a constraint on a type it does not apply to: a range on `bool`, `path` or `url`; a regex "
+    "on anything but `string`; `under` on anything but `path`; `host` on anything but `url`;\n"
+    "- a `host \"...\"` that is not a host name.\n\n"
+    "A `path under \"M\"` whose mount is not in the scope is `undefined-name`.",
+    why="Contracts validate every input, argument and result, and a contract that admits nothing "
+    "rejects every real value: the first run fails on a constraint nobody can satisfy. A regex "
+    "that backtracks catastrophically takes exponential time on a near-miss, so one malformed "
+    "value from a tool or a user stalls the validator (a ReDoS).",
+    example="""\
+  type Customer {
+    email: string /^([a-z0-9]+)*@example[.]com$/
+    age: int(120..0)
+  }""",
+    fix="Let each part of a regex repeat once (`/^[a-z0-9]+@example[.]com$/`); write ranges as "
+    "`min..max`, with whole bounds for lengths, counts and `int`; put each constraint on the type "
+    "it applies to.",
+)
+
+_add(
+    c.INVALID_LIMIT,
+    what="A bound that is zero, negative or absurd. `steps` (1 to 10000), `wall` (up to a week), "
+    "and the sandbox settings wherever they are given (`sandbox` or an action): `memory` (6MiB, "
+    "Docker's least, to 64GiB), `cpus` (0.01 to 64), `pids` (1 to 32768), `timeout` (up to 24h), "
+    "`output` (up to 1GiB); a planner's `max_turns` (1 to 1000). Also a `reliability` that is not "
+    "a probability above 0 and at most 1, a `retry N` outside 1 to 100, and a `backoff MIN..MAX` "
+    "whose min is above its max or whose max is beyond a week.",
+    why="Docker reads a memory or pids limit of 0 as \"no limit\": a zero written in good faith "
+    "turns that part of the sandbox off, and a fork bomb or a leak in one tool takes the host "
+    "down. An absurd bound is as good as none. A zero step budget or a probability of 1.5 is a "
+    "typo that makes the run, or the reliability analysis, meaningless.",
+    example="""\
+  sandbox {
+    image "specc/base:bookworm"
+    memory 256MiB
+    pids 0
+  }""",
+    fix="Give a real bound, such as `pids 64`, `memory 256MiB`, `timeout 30s`, or leave a sandbox "
+    "setting out: every one has a finite default.",
+)
+
+_add(
+    c.MISSING_LIMITS,
+    what="The agent has no `limits` block, or its `limits` block has no `steps` or no `wall`. Both "
+    "are required.",
+    why="An agent without bounds can loop through retries, fallbacks and escalations, or wait, "
+    "until someone notices the bill. `steps` caps the action attempts of one run (retries and "
+    "fallbacks included) and `wall` its wall-clock time; when either runs out the run fails with "
+    "`budget`, loudly, instead of running on.",
+    example="""\
+agent support_triage {
+  version "1.0.0"
+
+  limits {
+    steps 20
+  }
+
+  # ...
+}""",
+    fix="Write both, sized to the workflow and its retries:\n\n"
+    "```\n  limits {\n    steps 20\n    wall 5m\n  }\n```",
+)
+
+_add(
+    c.UNUSED_DEFINITION,
+    what="A type or an action that nothing uses (a warning). An action is used when the workflow "
+    "calls it or a `fallback` names it; when the agent has no workflow (a planner, or a spec that "
+    "only declares tools for `specc serve`) every action counts as used. A type is used when the "
+    "`input`, the `output`, or a parameter or result of a used action reaches it, directly or "
+    "through fields and lists; a type only an unused action uses is unused too.",
+    why="Dead definitions drift: nobody runs them, yet reviewers read them as if they mattered. "
+    "Often they are the trace of a mistake, such as an action written as a fallback that no "
+    "handler names, so the safety net the reader sees does not exist.",
+    example="""\
+  action read_invoice(file: path under "./inbox") -> Invoice {
+    # ...
+    on invalid_output abort
+  }
+
+  # meant as the fallback of read_invoice, but no handler names it
+  action read_invoice_ocr(file: path under "./inbox") -> Invoice {
+    # ...
+  }""",
+    fix="Use it (call it from the workflow, or name it in `on KIND fallback ACTION`), or delete "
+    "it.",
+)
+
+# --- safety --------------------------------------------------------------------------------------
+
+_add(
+    c.FORBIDDEN_MOUNT,
+    what="A scope mount whose host path is, contains or lies inside a place no agent may see: "
+    "`/`, `/proc`, `/sys`, `/dev`, `/etc`, `/usr`, `/boot`, `/var/run`, `/run`, "
+    "`/var/lib/docker`, the Docker socket (`/var/run/docker.sock`, `/run/docker.sock`), or a home "
+    "folder (`/root`, `/home`, each `/home/NAME`, your `~`), including the hidden folders of a "
+    "home such as `~/.ssh`; a project folder inside a home is fine. The path is checked as "
+    "written (made absolute against the spec's folder, `~` expanded) and with its symlinks "
+    "resolved, so `../../../etc` and a link into `/etc` are caught too. The same code refuses a "
+    "mount whose root is itself a symlink, and an `at` target that is not absolute or that covers "
+    "a system folder of the container (`/`, `/etc`, `/usr`, `/bin`, `/lib`, `/var`, `/proc`, ...).",
+    why="A mount hands host files to the code the agent runs. `/etc` holds credentials and "
+    "configuration, a home folder holds SSH keys and cloud tokens, and the Docker socket is root "
+    "on the host: a tool that can reach it escapes the sandbox entirely. A symlinked root can be "
+    "repointed after the check, and a mount over the container's own system folders replaces its "
+    "programs.",
+    example="""\
+  scope {
+    mount "/etc" read_only
+    mount "/var/run/docker.sock"
+  }""",
+    fix="Mount a folder of the project that holds only what the agent needs (`mount \"./config\"`), "
+    "copying the files there if need be. A tool that needs containers should call a narrow service "
+    "over the network, never the Docker socket.",
+)
+
+_add(
+    c.SCOPE_VIOLATION,
+    what="An action uses something its agent's `scope` does not declare: a `mount` path that is "
+    "not a scope mount (compared as written, so `./inbox` and `inbox/` match but `/srv/inbox` does "
+    "not), an `env` var that is not in the scope, or a `network` endpoint the scope does not "
+    "admit (the same `host:port`, or a `*.example.com:443` wildcard, which admits the subdomains "
+    "of `example.com` on that port). Also an action that mounts `read_write` what the scope "
+    "declares `read_only`, and a network endpoint not written `host:port`.",
+    why="The scope is the one place a reviewer reads to learn the most the agent can touch. If an "
+    "action could reach beyond it, that review would mean nothing. An action may narrow what the "
+    "scope grants, never widen it.",
+    example="""\
+  scope {
+    mount "./inbox" read_only
+    network "payments.internal:443"
+  }
+
+  action archive(file: path under "./inbox") {
+    mount "./inbox" read_write
+    network "s3.amazonaws.com:443"
+    env AWS_SECRET_ACCESS_KEY
+    effect write
+  }""",
+    fix="If the agent really needs it, declare it in the scope, where the reviewer sees it "
+    "(`env AWS_SECRET_ACCESS_KEY secret`); otherwise remove it from the action. Keep the scope's "
+    "mode, or narrow it to `read_only`.",
+)
+
+_add(
+    c.WRITE_IN_READ_ACTION,
+    what="An action with `effect read` has a read-write mount: it writes `read_write` itself, or "
+    "it names a scope mount that is `read_write` without narrowing it to `read_only`.",
+    why="`effect read` is a promise the rest of specc relies on: a read action may be retried "
+    "freely, is run again when an interrupted run resumes, needs no idempotency key and no "
+    "approval. A read-write mount breaks the promise: the tool can change files, and each retry "
+    "can change them again.",
+    example="""\
+  scope {
+    mount "./reports" read_write
+  }
+
+  action list_reports() -> Listing {
+    run "python3" "/tools/list_reports.py"
+    mount "./reports"
+    effect read
+  }""",
+    fix="Narrow the mount in the action, `mount \"./reports\" read_only`. If the action does "
+    "write, declare `effect write` (and make it `idempotent` before retrying it).",
+)
+
+_add(
+    c.PATH_OUTSIDE_MOUNT,
+    what="A parameter of type `path under \"M\"` (also inside a `list<...>`) in an action that "
+    "does not mount `M`. `M` itself is a scope mount; when it is not, that is `undefined-name`.",
+    why="The runtime resolves a path argument against its mount and hands the tool the path "
+    "inside the container. Without the mount that path does not exist in the container, so every "
+    "call fails, or a tool that tolerates a missing file quietly works on nothing.",
+    example="""\
+  action read_invoice(file: path under "./inbox") -> Invoice {
+    run "python3" "/tools/read_invoice.py"
+    mount "./tools"
+    effect read
+  }""",
+    fix="Mount the folder in the action: `mount \"./inbox\"`.",
+)
+
+_add(
+    c.UNHANDLED_FAILURE,
+    what="An action can fail with a kind that no handler answers. A failure of kind K in action A "
+    "is answered by A's handler for K, else A's `on any`, else the agent's handler for K, else the "
+    "agent's `on any`. An action can raise `invalid_input`, `timeout`, `error`, `crash`, "
+    "`invalid_output`, `uncertain` and `sandbox`, and `denied` when it has `approval required`. "
+    "The message names the action and every kind left without a handler.",
+    why="Demos test the happy path. An unhandled failure is the place where an agent does what "
+    "nobody decided: stops without saying why, carries on without a result, or retries forever. "
+    "A declared strategy for every kind makes the unhappy paths part of the spec, where a "
+    "reviewer can see them, and the run ends loudly instead of silently.",
+    example="""\
+  action fetch_page(url: url host "docs.example.com") -> Page {
+    run "python3" "/tools/fetch_page.py"
+    network "docs.example.com:443"
+    effect read
+    on timeout retry 2
+  }
+
+  # ... and no `on any` at the agent level""",
+    fix="Add handlers for the kinds that deserve their own strategy (`on error, crash retry 2`, "
+    "`on uncertain escalate`) and end the agent with a catch-all, `on any abort`.",
+)
+
+_add(
+    c.UNSAFE_RETRY,
+    what="An action with `effect write` or `effect destructive` that is retried but is not "
+    "`idempotent`. The retry may be the action's own handler for a retryable kind, or an agent "
+    "handler it inherits (the diagnostic then points at the action's name). An action without an "
+    "`effect` counts as a read.",
+    why="A failed attempt does not mean nothing happened: on a timeout or a crash, the tool may "
+    "have paid, sent or deleted before it was killed. Retrying repeats the effect: a double "
+    "payment, a second email, another delete. An idempotent action recognises the repeat by its "
+    "key and does the work once.",
+    example="""\
+  action send_refund(order: Order, amount: number) -> Refund {
+    run "python3" "/tools/send_refund.py"
+    effect write
+    on timeout, error retry 3 backoff 1s..10s
+  }""",
+    fix="Make the tool idempotent and say by which key (`idempotent by order.id`), so that the "
+    "runtime and the tool recognise a repeated call; or do not retry: "
+    "`on timeout escalate \"the refund may have been sent\"`.",
+)
+
+_add(
+    c.NON_RETRYABLE,
+    what="A `retry` (also after `then`) in a handler for a kind that retrying cannot fix: "
+    "`invalid_input`, `denied`, `uncertain` or `budget`, or `any`, which includes them. Only "
+    "`timeout`, `error`, `crash`, `invalid_output` and `sandbox` may be retried.",
+    why="A retry cannot change these outcomes: the same arguments break the same contract, a "
+    "tool that could not decide is asked the same question, a spent budget has nothing left. "
+    "Retrying a denial asks a person again and again until they give in. A retry here only spends "
+    "steps and delays the real outcome.",
+    example="""\
+  action pay(invoice: Invoice, account: string) -> Receipt {
+    # ...
+    approval required
+    on denied retry 2
+  }""",
+    fix="Abort or escalate: `on denied abort \"payment was not approved\"`, "
+    "`on uncertain escalate`. Instead of `on any retry`, retry the retryable kinds by name "
+    "(`on timeout, error, crash retry 2`) and end with `on any abort`.",
+)
+
+_add(
+    c.FALLBACK_CYCLE,
+    what="A chain of fallbacks comes back to an action already in it: `a` falls back to `b`, "
+    "which falls back to `a`, or an action falls back to itself. Every handler that answers for "
+    "an action counts, its own and those it inherits from the agent. Each loop is reported once, "
+    "at the `fallback` that closes it.",
+    why="A loop of fallbacks is an unbounded retry in disguise: the actions run each other in "
+    "turn until the run's step budget is spent, and the real failure is buried under `budget`.",
+    example="""\
+  action geocode_primary(address: string) -> Point {
+    # ...
+    on error fallback geocode_backup
+  }
+
+  action geocode_backup(address: string) -> Point {
+    # ...
+    on error fallback geocode_primary
+  }""",
+    fix="End the chain: the last action of a fallback chain handles its failures with `abort` or "
+    "`escalate`.",
+)
+
+_add(
+    c.FALLBACK_INCOMPATIBLE,
+    what="A fallback that cannot stand in for its action: it needs a parameter the action does "
+    "not have (matched by name; an optional one may be missing) or one whose type the action's "
+    "parameter does not fit, or it returns nothing or a type the action's result does not accept.",
+    why="A fallback is called with the action's arguments and its result replaces the action's. "
+    "If they do not fit, the fallback fails with `invalid_input` exactly when it is needed, or it "
+    "hands the next steps a value of the wrong shape.",
+    example="""\
+  action read_invoice(file: path under "./inbox") -> Invoice {
+    # ...
+    on invalid_output fallback read_invoice_ocr
+  }
+
+  action read_invoice_ocr(scan: path under "./inbox", lang: string) -> Scan {
+    # ...
+  }""",
+    fix="Give the fallback the action's parameter names and types (extra parameters optional) "
+    "and the action's result type.",
+)
+
+_add(
+    c.FALLBACK_RISKIER,
+    what="A fallback with a stronger `effect` (read, then write, then destructive) or a higher "
+    "`risk` (low, then medium, then high) than the action it stands in for. An action without an "
+    "`effect` counts as a read, one without a `risk` as low.",
+    why="A fallback runs when something has already gone wrong, with nobody deciding again. A "
+    "read that falls back to a write, or a write that falls back to a delete, raises the stakes "
+    "on exactly the path nobody tested.",
+    example="""\
+  action update_record(record: Record) -> Saved {
+    # ...
+    effect write
+    idempotent by record.id
+    on error fallback replace_record
+  }
+
+  action replace_record(record: Record) -> Saved {
+    # ...
+    effect destructive
+    approval required
+  }""",
+    fix="Fall back to an action that is at most as strong and as risky. When only the riskier "
+    "action can do the job, `escalate` and let a person decide.",
+)
+
+_add(
+    c.APPROVAL_REQUIRED,
+    what="An action with `effect destructive` or `risk high` that has no `approval required`. "
+    "Writing `approval none \"reason\"` waives the approval on purpose: the diagnostic becomes a "
+    "warning that quotes the reason, so the waiver stays visible in every check.",
+    why="Destructive and high-risk actions are where a mistake costs most: payments, deletions, "
+    "messages to customers. A person who sees the exact arguments before the call is the last "
+    "guard against a confident, wrong agent.",
+    example="""\
+  action delete_customer(id: string) -> Deleted {
+    run "python3" "/tools/delete_customer.py"
+    effect destructive
+    idempotent by id
+  }""",
+    fix="Add `approval required`: the run pauses before each call until a person approves or "
+    "denies it (and handle `denied`). Where an approval truly makes no sense, such as an action "
+    "that only touches a scratch folder of its own, waive it with `approval none \"reason\"`.",
+)
+
+_add(
+    c.LIMIT_TOO_SMALL,
+    what="`limits.steps` is below the number of action calls in the workflow, so no run can reach "
+    "the end even when nothing fails. The help also gives the count with every retry used.",
+    why="Every run would end with `budget` at the same step, after the steps before it have "
+    "already acted: a failure built into the spec, found only when the workflow is run.",
+    example="""\
+  limits {
+    steps 2
+    wall 5m
+  }
+
+  workflow {
+    ticket = fetch_ticket(id: input.id)
+    label = classify(ticket: ticket)
+    saved = save_label(id: input.id, label: label.name)
+    return saved
+  }""",
+    fix="Raise `steps` to at least the number of calls, plus room for the retries and fallbacks "
+    "you expect (the help gives the total with every retry).",
+)
+
+_add(
+    c.RELIABILITY_BELOW_TARGET,
+    what="The compounded success of the workflow is below the agent's `reliability` target. The "
+    "model: a step whose action has the estimate p (`reliability p`) and is retried n times for "
+    "the kinds it retries succeeds with 1 - (1 - p)^(n + 1), failures assumed independent; n "
+    "counts every `retry` of a `then` chain and, when different kinds retry differently, the "
+    "fewest. The workflow succeeds with the product over its steps; `require` guards are not "
+    "counted. For example, 0.90 per step over 5 steps gives 0.59. The help shows the table of "
+    "steps. A warning; an error under `specc check --strict`. Checked only when every step has an "
+    "estimate (see `reliability-unknown`).",
+    why="Reliability compounds downward: five steps that each work nine times in ten give a "
+    "workflow that fails four runs in ten. Each step looks fine in a demo; the product is what "
+    "production sees. The target says what the task needs; the check says whether the spec can "
+    "deliver it before anyone relies on it.",
+    example="""\
+  reliability 0.95
+
+  action extract(doc: Doc) -> Fields {
+    # ...
+    reliability 0.90
+  }
+
+  # ... four more actions with `reliability 0.90`, and a workflow
+  # that calls each of the five once: 0.90^5 = 0.59 < 0.95""",
+    fix="Retry the weakest steps on their retryable kinds (`on timeout, error, crash retry 2` "
+    "lifts 0.90 to 0.999), improve the tools and update the estimates from measured runs, shorten "
+    "the workflow, or lower the target to what is true. `specc check --explain-reliability` prints "
+    "the table.",
+)
+
+_add(
+    c.RELIABILITY_UNKNOWN,
+    what="The agent sets a `reliability` target, but a workflow step calls an action without a "
+    "`reliability` estimate (a warning, one per such step). Without every estimate the target "
+    "cannot be checked.",
+    why="A target nobody checks is a false assurance: the spec appears to promise a success rate "
+    "that nothing supports.",
+    example="""\
+  reliability 0.95
+
+  action classify(ticket: Ticket) -> Label {
+    run "python3" "/tools/classify.py"
+    effect read
+  }""",
+    fix="Add `reliability P` to the action, the success rate of one attempt, ideally measured from "
+    "past runs; or remove the target if you cannot estimate it yet.",
+)
+
+_add(
+    c.UNPINNED_IMAGE,
+    what="An `image`, in `sandbox` or in an action, without a tag (`\"python\"`) or with the tag "
+    "`latest` (a warning). A digest (`@sha256:...`) counts as pinned.",
+    why="An unpinned image changes under the agent: the next pull brings other programs and "
+    "libraries, or a compromised build, and the spec that was reviewed no longer describes what "
+    "runs. Failures then appear with no change to the spec.",
+    example="""\
+  sandbox {
+    image "python"
+  }
+
+  action render(report: Report) -> Rendered {
+    # ...
+    image "pandoc/core:latest"
+  }""",
+    fix="Name a fixed tag (`python:3.12-slim-bookworm`, `specc/base:bookworm`) or a digest "
+    "(`python@sha256:...`).",
 )
