@@ -15,8 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-#: The tag the runtime, the examples and the tests expect.
-BASE_IMAGE: Final = "specc/base:bookworm"
+from .sandbox import BASE_IMAGE
 
 #: The Debian release and mirror the root filesystem is built from.
 SUITE: Final = "bookworm"

@@ -183,6 +183,7 @@ class Sandbox:
         engine failure is a result of kind "sandbox".
         """
         from docker.errors import APIError, DockerException, ImageNotFound
+        from requests.exceptions import RequestException
 
         expected = self._expected_settings(request)
         container_id: str | None = None
@@ -194,12 +195,12 @@ class Sandbox:
                 _verify(expected, self._applied_settings(container_id, request))
                 return self._attempt(container_id, request, expected)
             except _Refused as refusal:
-                return _sandbox_result(str(refusal), expected, started)
+                return _sandbox_result(str(refusal), _recorded(expected), started)
             except ImageNotFound as err:
                 raise SandboxUnavailable(_no_image(request.image)) from err
             except APIError as err:
-                return _sandbox_result(_engine_error(err), expected, started)
-            except DockerException as err:
+                return _sandbox_result(_engine_error(err), _recorded(expected), started)
+            except (DockerException, RequestException) as err:
                 raise SandboxUnavailable(_no_engine(err)) from err
             finally:
                 if container_id is not None:
@@ -343,7 +344,7 @@ class Sandbox:
                     stderr=stderr.data(),
                     duration_s=time.monotonic() - started,
                     detail=detail,
-                    settings=dict(settings, pids_limit_detection=pids.method(kernel_log)),
+                    settings=dict(_recorded(settings), pids_limit_detection=pids.method(kernel_log)),
                 )
 
             if outcome != "eof":
@@ -403,6 +404,7 @@ class Sandbox:
 
     def _remove(self, container_id: str) -> None:
         from docker.errors import DockerException, NotFound
+        from requests.exceptions import RequestException
 
         # A second interrupt must not leave the container behind: hold SIGINT until it is gone.
         with _signals_deferred():
@@ -410,7 +412,7 @@ class Sandbox:
                 self.client.api.remove_container(container_id, force=True, v=True)
             except NotFound:
                 pass
-            except DockerException:
+            except (DockerException, RequestException):
                 pass  # the next run's reap() removes it
 
     # -- leftovers ---------------------------------------------------------------------------
@@ -474,6 +476,15 @@ def _verify(expected: Mapping[str, object], applied: Mapping[str, object]) -> No
         got = applied.get(name)
         if got != want:
             raise _Refused(f"refused to start the container: `{name}` is {got!r}, expected {want!r}")
+
+
+def _recorded(settings: Mapping[str, object]) -> dict[str, object]:
+    """The settings as the run store keeps them: env var names only, their values may be secrets."""
+    recorded = dict(settings)
+    env = recorded.get("Env")
+    if isinstance(env, list):
+        recorded["Env"] = sorted({str(entry).partition("=")[0] for entry in env})
+    return recorded
 
 
 def _nano_cpus(cpus: float) -> int:
