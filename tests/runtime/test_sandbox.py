@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import specc.runtime.sandbox as sandbox_module
 from dockerfixtures import assert_no_container, host_dir, labelled, python_request
 from specc.runtime.sandbox import (
     BASE_IMAGE,
@@ -264,4 +265,28 @@ def test_interrupted_run_removes_its_container(docker_client: Any, run_id: str, 
             runner.kill()
             runner.wait()
     assert runner.returncode != 0
+    assert_no_container(docker_client, run_id)
+
+
+def test_pids_limit_is_seen_from_the_cgroup_without_the_kernel_log(
+    sandbox: Sandbox, docker_client: Any, run_id: str, monkeypatch: Any
+) -> None:
+    # Where /dev/kmsg is not readable (not root), the cgroup's counter alone must catch a tool
+    # that keeps spinning at the limit.
+    monkeypatch.setattr(sandbox_module._KernelLog, "open", classmethod(lambda cls: cls(None)))
+    code = textwrap.dedent(
+        """
+        import os, sys, time
+        sys.stdin.read()
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                time.sleep(0.01)
+        """
+    )
+    result = sandbox.run(python_request(run_id, code, pids=16, timeout_s=3))
+    assert result.kind == "crash", result
+    assert result.detail == "stopped by the limit of 16 processes, then killed after the 3 s timeout"
+    assert result.settings["pids_limit_detection"] == "cgroup pids.events"
     assert_no_container(docker_client, run_id)
