@@ -406,7 +406,7 @@ class Sandbox:
         from docker.errors import DockerException, NotFound
         from requests.exceptions import RequestException
 
-        # A second interrupt must not leave the container behind: hold SIGINT until it is gone.
+        # A second interrupt must not leave the container behind: hold it until the container is gone.
         with _signals_deferred():
             try:
                 self.client.api.remove_container(container_id, force=True, v=True)
@@ -420,11 +420,12 @@ class Sandbox:
     def reap(self) -> int:
         """Remove specc containers whose owner process on this host is gone; return how many."""
         from docker.errors import DockerException, NotFound
+        from requests.exceptions import RequestException
 
         api = self.client.api
         try:
             containers = api.containers(all=True, filters={"label": f"{MANAGED_LABEL}=1"})
-        except DockerException as err:
+        except (DockerException, RequestException) as err:
             raise SandboxUnavailable(_no_engine(err)) from err
         removed = 0
         for container in containers:
@@ -434,9 +435,9 @@ class Sandbox:
             try:
                 api.remove_container(container["Id"], force=True, v=True)
             except NotFound:
-                continue
-            except DockerException:
-                continue
+                continue  # another reaper was faster
+            except (DockerException, RequestException):
+                continue  # still going away, or the engine is busy: a later reap retries
             removed += 1
         return removed
 
@@ -839,13 +840,24 @@ def _terminate_as_exit() -> Iterator[None]:
 
 @contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends (main thread only)."""
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them (main thread only).
+
+    Handlers rather than a signal mask: Python runs handlers in the main thread whichever thread
+    the kernel picked, so masking only the main thread would not hold anything back.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    pending: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for held in dict.fromkeys(pending):
+            signal.raise_signal(held)

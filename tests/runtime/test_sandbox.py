@@ -249,8 +249,12 @@ Sandbox().run(request)
 """
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_interrupted_run_removes_its_container(docker_client: Any, run_id: str, signum: int) -> None:
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGTERM], [signal.SIGINT], [signal.SIGINT, signal.SIGINT], [signal.SIGINT, signal.SIGTERM]],
+    ids=["sigterm", "sigint", "sigint-twice", "sigint-then-sigterm"],
+)
+def test_interrupted_run_removes_its_container(docker_client: Any, run_id: str, signals: list[int]) -> None:
     runner = subprocess.Popen([sys.executable, "-c", RUNNER, run_id])
     try:
         deadline = time.monotonic() + 20
@@ -258,7 +262,9 @@ def test_interrupted_run_removes_its_container(docker_client: Any, run_id: str, 
             assert time.monotonic() < deadline, "the attempt never started"
             assert runner.poll() is None, "the runner exited early"
             time.sleep(0.1)
-        runner.send_signal(signum)
+        for signum in signals:  # a second one lands while the first is cleaning up
+            runner.send_signal(signum)
+            time.sleep(0.02)
         runner.wait(timeout=20)
     finally:
         if runner.poll() is None:
