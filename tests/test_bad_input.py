@@ -310,3 +310,28 @@ def test_strict_turns_a_warning_into_exit_1() -> None:
 
 def test_strict_on_a_clean_spec_is_still_clean() -> None:
     assert check("--strict", CLEAN).returncode == 0
+
+
+# --- crashes found by the fuzzer (tests/test_fuzz.py); each fails until the compiler is fixed -----
+
+
+def test_fuzz_crash_nul_escape_in_a_mount_path_gives_a_diagnostic(tmp_path: Path) -> None:
+    """`mount "./out\\u0000box"` reached `os.path.realpath` in `specc/passes/mounts.py`, which raised
+    `ValueError: embedded null byte`."""
+    text = CLEAN.read_text("utf-8").replace('mount "./outbox" read_write', 'mount "./out\\u0000box" read_write')
+    result = check(write(tmp_path, "nul_escape.agent", text))
+    assert result.returncode == 1
+    assert "error[SPC" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_fuzz_crash_lone_surrogate_escape_gives_a_diagnostic(tmp_path: Path, fmt: str) -> None:
+    """`"payments.internal:443\\ud800"` lowers to a str with a lone surrogate; the diagnostic that
+    quotes it could not be written to stdout (`UnicodeEncodeError: surrogates not allowed`)."""
+    text = CLEAN.read_text("utf-8").replace(
+        'network "payments.internal:443"\n    env PAYMENTS_TOKEN\n',
+        'network "payments.internal:443\\ud800"\n    env PAYMENTS_TOKEN\n',
+    )
+    result = check("--format", fmt, write(tmp_path, "surrogate.agent", text))
+    assert result.returncode == 1
+    assert "SPC" in result.stdout
