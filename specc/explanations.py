@@ -167,7 +167,7 @@ _add(
     "`path` and `url` fit each other, their constraints being checked at run time);\n"
     "- a field of a record literal of the wrong type;\n"
     "- `==` or `!=` between values that can never be equal: different types, different records, "
-    "or literal unions with no value in common;\n"
+    "or literal unions with no value in common, and `in` against a list of another type;\n"
     "- `<`, `<=`, `>`, `>=` on something that is not a number; `and`, `or`, `not` on something "
     "that is not a bool; a `require` condition that is not a bool;\n"
     "- `len` of something that is neither a string nor a list; `in` without a list on its right; "
