@@ -1,0 +1,81 @@
+"""`specc check` stays fast by never importing the runtime or the heavy libraries it does not need
+(DESIGN section 1: "the compiler never imports the runtime, docker or requests")."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+#: Top-level packages `specc check` must not load, and why.
+FORBIDDEN = {
+    "docker": "the Docker SDK is the runtime's",
+    "requests": "pulled in by the Docker SDK",
+    "specc.runtime": "the runtime",
+    "jsonschema": "contracts are checked at run time, not by `specc check`",
+    "rich": "costs about a third of the time budget of `specc check`",
+}
+
+PROBE = """
+import json, sys
+from specc.cli import main
+sys.argv = ["specc", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit as exc:
+    status = exc.code
+sys.stderr.write("\\nMODULES " + json.dumps({"status": status, "modules": sorted(sys.modules)}) + "\\n")
+"""
+
+
+def modules_loaded_by(*args: str) -> tuple[int, set[str]]:
+    """Run `specc ARGS` in a fresh interpreter; its exit status and every module it imported."""
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(list(args))], capture_output=True, text=True, timeout=120,
+    )
+    marker = [line for line in result.stderr.splitlines() if line.startswith("MODULES ")]
+    assert marker, result.stderr
+    report = json.loads(marker[-1].removeprefix("MODULES "))
+    return report["status"], set(report["modules"])
+
+
+def forbidden_in(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+@pytest.mark.parametrize("spec", ["clean.agent", "several_errors.agent"])
+def test_check_imports_no_runtime_nor_heavy_library(fmt: str, spec: str) -> None:
+    status, modules = modules_loaded_by("check", "--format", fmt, str(FIXTURES / spec))
+    assert status == (0 if spec == "clean.agent" else 1)
+    assert "specc.compiler" in modules and "lark" in modules  # the probe did run the check
+    assert forbidden_in(modules) == []
+
+
+def test_check_of_a_folder_imports_no_runtime() -> None:
+    status, modules = modules_loaded_by("check", "--strict", str(FIXTURES))
+    assert status == 1
+    assert forbidden_in(modules) == []
+
+
+def test_explain_imports_no_runtime() -> None:
+    status, modules = modules_loaded_by("explain", "SPC001")
+    assert status in (0, None)
+    assert forbidden_in(modules) == []
+
+
+def test_the_probe_sees_a_forbidden_import() -> None:
+    """The probe can fail: importing the Docker SDK by hand shows up."""
+    pytest.importorskip("docker")
+    result = subprocess.run(
+        [sys.executable, "-c", "import docker, sys; print('docker' in sys.modules, 'requests' in sys.modules)"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.stdout.split() == ["True", "True"]
+    assert forbidden_in({"docker", "docker.api", "requests", "rich.console"}) == [
+        "docker", "docker.api", "requests", "rich.console"
+    ]
