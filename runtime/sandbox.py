@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Final
@@ -188,7 +187,7 @@ class Sandbox:
         expected = self._expected_settings(request)
         container_id: str | None = None
         started = time.monotonic()
-        with _terminate_as_exit():
+        with _SignalGuard() as guard:
             try:
                 _validate(request)
                 container_id = self._create(request)
@@ -203,6 +202,7 @@ class Sandbox:
             except (DockerException, RequestException) as err:
                 raise SandboxUnavailable(_no_engine(err)) from err
             finally:
+                guard.hold()
                 if container_id is not None:
                     self._remove(container_id)
 
@@ -406,14 +406,12 @@ class Sandbox:
         from docker.errors import DockerException, NotFound
         from requests.exceptions import RequestException
 
-        # A second interrupt must not leave the container behind: hold it until the container is gone.
-        with _signals_deferred():
-            try:
-                self.client.api.remove_container(container_id, force=True, v=True)
-            except NotFound:
-                pass
-            except (DockerException, RequestException):
-                pass  # the next run's reap() removes it
+        try:
+            self.client.api.remove_container(container_id, force=True, v=True)
+        except NotFound:
+            pass
+        except (DockerException, RequestException):
+            pass  # the next run's reap() removes it
 
     # -- leftovers ---------------------------------------------------------------------------
 
@@ -814,50 +812,57 @@ class _KernelLog:
 # -- signals -------------------------------------------------------------------------------------
 
 
-def _on_terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+class _SignalGuard:
+    """Lets the first SIGINT or SIGTERM interrupt an attempt and holds every later one until the
+    container is removed, so that a second Ctrl-C cannot cut the cleanup short.
 
-
-@contextmanager
-def _terminate_as_exit() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit while an attempt runs, so `finally` removes the container.
-
-    Only when running in the main thread and no one else installed a SIGTERM handler.
+    The first signal goes to the handler that was installed before (SIGINT raises
+    KeyboardInterrupt by default); a default SIGTERM becomes SystemExit instead of killing the
+    process outright, so `finally` runs. Signals that arrive while cleaning up after a normal end
+    are delivered once the guard is left; after an interruption they are dropped, since the first
+    one is already on its way. Handlers can only be installed from the main thread; elsewhere the
+    guard does nothing and `reap()` removes what an interruption leaves behind.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is not signal.SIG_DFL:
-        yield
-        return
-    signal.signal(signal.SIGTERM, _on_terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
+    _SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, then deliver them (main thread only).
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+        self._pending: list[int] = []
+        self._holding = False
+        self._interrupted = False
 
-    Handlers rather than a signal mask: Python runs handlers in the main thread whichever thread
-    the kernel picked, so masking only the main thread would not hold anything back.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
+    def __enter__(self) -> _SignalGuard:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self._SIGNALS}
+        return self
 
-    def hold(signum: int, frame: FrameType | None) -> None:
-        pending.append(signum)
+    def hold(self) -> None:
+        """From now on, record signals instead of acting on them."""
+        self._holding = True
 
-    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._holding or self._interrupted:
+            self._pending.append(signum)
+            return
+        previous = self._previous.get(signum)
+        if previous is signal.SIG_IGN:
+            return
+        if callable(previous):
+            try:
+                previous(signum, frame)
+            except BaseException:
+                self._interrupted = True
+                raise
+            return
+        self._interrupted = True
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
             signal.signal(signum, handler)
-        for held in dict.fromkeys(pending):
-            signal.raise_signal(held)
+        if not self._interrupted:
+            for held in dict.fromkeys(self._pending):
+                signal.raise_signal(held)

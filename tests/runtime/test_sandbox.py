@@ -296,3 +296,10 @@ def test_pids_limit_is_seen_from_the_cgroup_without_the_kernel_log(
     assert result.detail == "stopped by the limit of 16 processes, then killed after the 3 s timeout"
     assert result.settings["pids_limit_detection"] == "cgroup pids.events"
     assert_no_container(docker_client, run_id)
+
+
+def test_signal_handlers_are_restored_after_a_run(sandbox: Sandbox, docker_client: Any, run_id: str) -> None:
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    assert sandbox.run(python_request(run_id, "print(1)")).kind == "ok"
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert_no_container(docker_client, run_id)
