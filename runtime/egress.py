@@ -13,29 +13,23 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
+import signal
 import socket
 import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, Final
 
 from . import egress_proxy
-from .sandbox import (
-    BASE_IMAGE,
-    MANAGED_LABEL,
-    OWNER_LABEL,
-    RUN_ID_LABEL,
-    SandboxUnavailable,
-    _owner,
-    _owner_gone,
-    _signals_deferred,
-)
+from .sandbox import BASE_IMAGE, MANAGED_LABEL, OWNER_LABEL, RUN_ID_LABEL, SandboxUnavailable
 
 #: The proxy is a Python program from the standard library only: the base image runs it, so
 #: `specc image build` has no second image to build.
@@ -67,8 +61,9 @@ INTERNAL_OPTIONS: Final = {"com.docker.network.bridge.inhibit_ipv4": "true"}
 #: The run's outer network: proxies of different actions cannot reach one another on it.
 OUTER_OPTIONS: Final = {"com.docker.network.bridge.enable_icc": "false"}
 
-#: Hosts a tool reaches without the proxy: its own loopback only.
-NO_PROXY: Final = "localhost,127.0.0.1,::1"
+#: Nothing bypasses the proxy, not even loopback: every attempt is decided and recorded, and a
+#: redirect to 127.0.0.1 is refused by the proxy instead of reaching the tool's own loopback.
+NO_PROXY: Final = ""
 
 #: Seconds to wait for a new proxy to listen, and for a proxy to confirm it reported everything.
 READY_TIMEOUT_S: Final = 20.0
@@ -662,3 +657,46 @@ def reap_egress(client: object | None = None) -> int:
         except (DockerException, RequestException):
             pass
     return removed
+
+
+# -- owners and signals --------------------------------------------------------------------------
+# The owner label has sandbox.py's form, `<host>:<pid>`, so either reaper reads the other's labels.
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_gone(owner: str) -> bool:
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) <= 0:
+        return False  # another machine's, or no owner we can check: leave it
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while resources are removed, then deliver them (main thread only):
+    an interrupt must not leave a proxy or a network half removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for held in dict.fromkeys(pending):
+            signal.raise_signal(held)

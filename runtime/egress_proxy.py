@@ -203,6 +203,8 @@ def address_refusal(address: IPAddress, trusted: Sequence[IPNetwork] = ()) -> st
         return "a link-local address"
     if isinstance(address, ipaddress.IPv4Address) and address in CGNAT:
         return "a shared (carrier-grade NAT) address"
+    if isinstance(address, ipaddress.IPv4Address) and address.is_reserved:
+        return "a reserved address"
     if address.is_private:
         return "a private address"
     if not address.is_global:
