@@ -280,8 +280,9 @@ class Egress:
         """The network the action's container must join, and the env vars to give it.
 
         The first call for an action creates its internal network and starts its proxy; later
-        calls (retries) return the same. Raises `EgressError` when the engine refuses, and
-        `ValueError` for no endpoints or endpoints other than the action's first ones.
+        calls (retries) return the same, or a new pair if the proxy has died. Raises
+        `EgressError` when the engine refuses, and `ValueError` for no endpoints or endpoints
+        other than the action's first ones.
         """
         wanted = tuple(dict.fromkeys(endpoints))
         if not wanted:
@@ -291,7 +292,11 @@ class Egress:
             if existing is not None:
                 if set(existing.endpoints) != set(wanted):
                     raise ValueError(f"action `{action}` already has a proxy for other endpoints")
-                return existing.network_name, dict(existing.env)
+                if not existing.ended:
+                    return existing.network_name, dict(existing.env)
+                # The proxy died (out of memory, killed): report what it decided, start afresh.
+                self._deliver([existing])
+                self._discard(action)
             from docker.errors import DockerException
             from requests.exceptions import RequestException
 

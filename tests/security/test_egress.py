@@ -18,6 +18,7 @@ Each tool runs through the real sandbox with the network and env vars `Egress.ne
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import signal
 import socket
@@ -62,6 +63,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    def do_POST(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while (size := int(self.rfile.readline().split(b";")[0], 16)) > 0:
+                body += self.rfile.read(size)
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        reply = json.dumps({"server": name, "received": body.decode()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
     def log_message(self, *args):
         pass
 servers = [http.server.ThreadingHTTPServer(("0.0.0.0", p), Handler) for p in ports]
@@ -115,6 +131,21 @@ def get(url, headers=None):
         return {"status": err.code, "body": err.read().decode("utf-8", "replace"), "url": err.geturl()}
     except Exception as err:
         return {"error": f"{type(err).__name__}: {err}"}
+
+def post(url, text, chunked):
+    data = iter([text[:3].encode(), text[3:].encode()]) if chunked else text.encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    with urllib.request.urlopen(request, timeout=15) as answer:
+        return {"status": answer.status, "body": answer.read().decode()}
+
+def raw(data):
+    host, port = os.environ["HTTP_PROXY"].split("//")[1].rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=15)
+    sock.sendall(data.encode())
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return {"status": int(answer.split()[1]) if answer else None}
 
 def connect(target):
     host, port = os.environ["HTTPS_PROXY"].split("//")[1].rsplit(":", 1)
@@ -327,7 +358,7 @@ def test_declared_host_answers_through_the_proxy(lab: Lab, sandbox: Sandbox, egr
         network, env = route.network_for("fetch", [Endpoint.parse("api.test.internal:8000")])
         assert set(env) == {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
         assert env["HTTP_PROXY"].endswith(f":{PROXY_PORT}")
-        plain, tunnel, spoofed = run_tool(
+        plain, tunnel, spoofed, posted, chunked = run_tool(
             sandbox,
             egress_run,
             network,
@@ -335,17 +366,23 @@ def test_declared_host_answers_through_the_proxy(lab: Lab, sandbox: Sandbox, egr
             ["get", "http://api.test.internal:8000/hello"],
             ["connect", "api.test.internal:8000"],
             ["get", "http://api.test.internal:8000/headers", {"Host": "other.test.internal"}],
+            ["post", "http://api.test.internal:8000/pay", "amount=12", False],
+            ["post", "http://api.test.internal:8000/pay", "amount=34", True],
         )
-        assert route.flush("fetch") == 3
+        assert route.flush("fetch") == 5
     assert plain["status"] == 200 and json.loads(plain["body"])["server"] == "api"
     assert tunnel["status"] == 200 and tunnel["inner"].endswith("200 OK")
     assert json.loads(tunnel["body"])["path"] == "/tunnel"
     # A Host header naming another site is replaced with the host the URL named.
     assert json.loads(spoofed["body"])["headers"]["host"] == "api.test.internal:8000"
+    assert json.loads(posted["body"])["received"] == "amount=12"
+    assert json.loads(chunked["body"])["received"] == "amount=34"
     assert decisions(events) == {
         ("GET", "api.test.internal", 8000, True),
         ("CONNECT", "api.test.internal", 8000, True),
+        ("POST", "api.test.internal", 8000, True),
     }
+    assert len(events) == 5
     assert {e.address for e in events} == {lab.api}
     assert {e.action for e in events} == {"fetch"}
 
@@ -365,8 +402,10 @@ def test_undeclared_server_and_undeclared_port_are_refused(lab: Lab, sandbox: Sa
             ["connect", "api.test.internal:8001"],
             ["get", f"http://{lab.api}:8000/"],  # its address is trusted, but not declared
             ["get", "http://evil.api.test.internal:8000/"],
+            ["raw", "hello\r\n\r\n"],
+            ["raw", "GET /relative HTTP/1.1\r\nHost: api.test.internal:8000\r\n\r\n"],
         )
-    assert [a["status"] for a in answers] == [403] * 6
+    assert [a["status"] for a in answers] == [403] * 6 + [400, 400]
     assert "is not declared for action `fetch`" in answers[0]["body"]
     assert not any(e.allowed for e in events)
     assert decisions(events) == {
@@ -376,8 +415,13 @@ def test_undeclared_server_and_undeclared_port_are_refused(lab: Lab, sandbox: Sa
         ("CONNECT", "api.test.internal", 8001, False),
         ("GET", lab.api, 8000, False),
         ("GET", "evil.api.test.internal", 8000, False),
+        ("", "", 0, False),  # the two malformed requests
     }
     assert all(e.address is None for e in events)
+    assert sorted(e.reason for e in events if not e.host) == [
+        "malformed request line",
+        "malformed request target: a proxy request needs an absolute `http://` URL",
+    ]
 
 
 def test_each_action_reaches_only_its_own_hosts(lab: Lab, sandbox: Sandbox, egress_run: str) -> None:
@@ -554,6 +598,64 @@ def test_a_name_resolving_to_a_private_address_is_refused(lab: Lab, sandbox: San
         ("cgnat.test.example", False),
         (lab.private, True),
     }
+
+
+def test_events_beyond_the_cap_are_counted_in_one_event(lab: Lab, sandbox: Sandbox, egress_run: str) -> None:
+    events: list[ConnectionEvent] = []
+    with Egress(egress_run, lab.client, on_event=events.append, upstream=lab.network, max_events=2) as route:
+        network, env = route.network_for("fetch", [Endpoint.parse("api.test.internal:8000")])
+        run_tool(sandbox, egress_run, network, env, *(["get", f"http://other.test.internal:{p}/"] for p in range(1, 6)))
+    assert len(events) == 3
+    assert events[-1].reason == "3 more connection attempts were not recorded (at most 2 per action)"
+
+
+def test_a_dead_proxy_is_replaced_for_the_next_attempt(lab: Lab, sandbox: Sandbox, egress_run: str) -> None:
+    events: list[ConnectionEvent] = []
+    with egress(lab, egress_run, events, lab.api) as route:
+        endpoints = [Endpoint.parse("api.test.internal:8000")]
+        network, env = route.network_for("fetch", endpoints)
+        (first,) = run_tool(sandbox, egress_run, network, env, ["get", "http://api.test.internal:8000/"])
+        (proxy,) = lab.client.containers.list(filters={"label": [f"{RUN_ID_LABEL}={egress_run}"]})
+        proxy.kill()
+        started = time.monotonic()
+        route.flush()  # the dead proxy's stream has ended: nothing to wait for
+        assert time.monotonic() - started < 2
+        (refused,) = run_tool(sandbox, egress_run, network, env, ["get", "http://api.test.internal:8000/"])
+        again, again_env = route.network_for("fetch", endpoints)
+        (second,) = run_tool(sandbox, egress_run, again, again_env, ["get", "http://api.test.internal:8000/"])
+    assert first["status"] == 200 and second["status"] == 200
+    assert "error" in refused  # with its proxy gone, the action has no way out at all
+    assert again != network
+    assert [e.allowed for e in events] == [True, True]
+
+
+def test_the_run_reaches_the_world_through_its_own_outer_network(sandbox: Sandbox, egress_run: str) -> None:
+    import urllib.request
+
+    try:
+        urllib.request.urlopen("http://deb.debian.org/debian/", timeout=10).close()
+        addresses = {i[4][0] for i in socket.getaddrinfo("deb.debian.org", 80, socket.AF_INET)}
+    except OSError as err:
+        pytest.skip(f"this machine cannot reach deb.debian.org: {err}")
+    # Some build machines stand in for the internet with documentation addresses (TEST-NET); trust
+    # exactly those, so that the test shows the path, not the address rule.
+    trusted = [f"{a}/32" for a in addresses if not ipaddress.ip_address(a).is_global]
+    events: list[ConnectionEvent] = []
+    with Egress(egress_run, on_event=events.append, trusted_networks=trusted) as route:
+        network, env = route.network_for("mirror", [Endpoint.parse("deb.debian.org:80")])
+        mirror, other = run_tool(
+            sandbox,
+            egress_run,
+            network,
+            env,
+            ["get", "http://deb.debian.org/debian/"],
+            ["get", "http://security.debian.org/"],
+        )
+    assert mirror["status"] == 200, mirror
+    assert other["status"] == 403
+    assert [(e.host, e.allowed, e.address in addresses) for e in events if e.allowed] == [
+        ("deb.debian.org", True, True)
+    ]
 
 
 # -- nothing left behind -------------------------------------------------------------------------
