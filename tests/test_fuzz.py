@@ -108,6 +108,53 @@ def _mutate(draw: st.DrawFn, spec: str, kind: str) -> str:
     return "\n".join(lines)
 
 
+#: Words that can stand in for each other without breaking the grammar.
+SWAPS: tuple[tuple[str, ...], ...] = (
+    ("read", "write", "destructive"), ("low", "medium", "high"), ("read_only", "read_write"),
+    ("abort", "escalate"), ("string", "int", "number", "bool", "path", "url"), ("true", "false"),
+    ("==", "!=", "<", "<=", ">", ">="), ("and", "or"),
+    ("invalid_input", "denied", "timeout", "error", "crash", "invalid_output", "uncertain", "sandbox", "budget",
+     "any"),
+)
+_NUMBER = re.compile(r"(?<![\w.])[0-9]+(?:\.[0-9]+)?")
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_NAME = re.compile(r"\b[a-z_][a-z0-9_]*\b|\b[A-Z][A-Za-z0-9]*\b")
+
+
+@st.composite
+def near_valid_specs(draw: st.DrawFn) -> str:
+    """An example spec after edits that mostly keep it parseable, so that the passes after the
+    parser see odd but well-formed agents: names, numbers, strings and keywords swapped for others
+    of their kind, whole statements dropped or repeated."""
+    spec = draw(st.sampled_from(BASES))
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["name", "number", "string", "keyword", "drop_line", "repeat_line"]))
+        if kind in ("drop_line", "repeat_line"):
+            lines = spec.split("\n")
+            i = draw(st.integers(0, len(lines) - 1))
+            lines[i:i + 1] = [] if kind == "drop_line" else [lines[i], lines[i]]
+            spec = "\n".join(lines)
+            continue
+        pattern = {"name": _NAME, "number": _NUMBER, "string": _STRING}.get(kind)
+        if pattern is None:
+            group = draw(st.sampled_from(SWAPS))
+            pattern = re.compile("|".join(rf"(?<![\w=<>!]){re.escape(w)}(?![\w=])" for w in group))
+            replacement = draw(st.sampled_from(group))
+        elif kind == "number":
+            replacement = draw(st.sampled_from(["0", "1", "2", "3", "0.0", "0.5", "0.999", "1.0", "100000",
+                                                "4294967296", "99999999999999999999"]))
+        else:
+            found = pattern.findall(spec) or ["x"]
+            pool = [*found, '"/"', '"/etc"', '"./missing"', '"specc/base"', '"a:1"', '"[("'] if kind == "string" \
+                else found
+            replacement = draw(st.sampled_from(sorted(set(pool))))
+        matches = list(pattern.finditer(spec))
+        if matches:
+            m = matches[draw(st.integers(0, len(matches) - 1))]
+            spec = spec[: m.start()] + replacement + spec[m.end():]
+    return spec
+
+
 def assert_sound(result: Compilation, path: str) -> None:
     """The diagnostics are values that every consumer can trust, and every renderer takes them."""
     assert result.path == path
@@ -155,6 +202,12 @@ def test_the_bases_check_without_errors() -> None:
 @given(spec=mutated_specs())
 def test_mutated_specs_never_raise(spec: str) -> None:
     assert_sound(compile_source(spec, "mutated.agent"), "mutated.agent")
+
+
+@fuzz_settings(in_ci=800, local=150)
+@given(spec=near_valid_specs())
+def test_near_valid_specs_never_raise(spec: str) -> None:
+    assert_sound(compile_source(spec, "near.agent"), "near.agent")
 
 
 @fuzz_settings(in_ci=300, local=60)
