@@ -352,7 +352,9 @@ class Egress:
         from requests.exceptions import RequestException
 
         proxies = list(self._proxies.values())
-        api = self.client.api if (proxies or self._outer) else None
+        if not proxies and self._outer is None:
+            return
+        api = self.client.api
         try:
             with _signals_deferred():
                 for proxy in proxies:
@@ -624,14 +626,15 @@ def reap_egress(client: object | None = None) -> int:
     from docker.errors import DockerException, NotFound
     from requests.exceptions import RequestException
 
-    if client is None:
+    engine: DockerClient = client
+    if engine is None:
         import docker
 
         try:
-            client = docker.from_env()
+            engine = docker.from_env()
         except DockerException as err:
             raise EgressUnavailable(_no_engine(err)) from err
-    api = client.api  # type: ignore[attr-defined]
+    api = engine.api
     try:
         containers = api.containers(all=True, filters={"label": [f"{MANAGED_LABEL}=1", f"{ROLE_LABEL}={PROXY_ROLE}"]})
         networks = api.networks(filters={"label": [f"{MANAGED_LABEL}=1"]})

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -468,7 +468,7 @@ class Proxy:
             raise Refused(504, f"resolving `{host}` timed out") from None
         except OSError as err:
             raise Refused(502, f"`{host}` could not be resolved: {err.strerror or err}") from None
-        return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 async def _connect(
@@ -489,12 +489,28 @@ async def _connect(
     raise Refused(502, "could not connect (" + "; ".join(failures) + ")")
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+class _Activity:
+    """When a connection last carried a byte, in either direction."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, activity: _Activity | None = None) -> None:
+    """Copy until end of stream, then half-close; give up when no byte moved for `IDLE_TIMEOUT_S`
+    (in either direction when `activity` is shared: a long download is not idle)."""
+    activity = activity or _Activity()
     try:
         while True:
-            data = await asyncio.wait_for(reader.read(65536), IDLE_TIMEOUT_S)
+            try:
+                data = await asyncio.wait_for(reader.read(65536), IDLE_TIMEOUT_S)
+            except TimeoutError:
+                if time.monotonic() - activity.last < IDLE_TIMEOUT_S:
+                    continue
+                raise
             if not data:
                 break
+            activity.last = time.monotonic()
             writer.write(data)
             await writer.drain()
     finally:
@@ -511,7 +527,10 @@ async def _tunnel(
     up_reader: asyncio.StreamReader,
     up_writer: asyncio.StreamWriter,
 ) -> None:
-    results = await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+    activity = _Activity()
+    results = await asyncio.gather(
+        _pipe(reader, up_writer, activity), _pipe(up_reader, writer, activity), return_exceptions=True
+    )
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, Exception):
             raise result
@@ -602,13 +621,13 @@ def local_address(network: IPNetwork) -> str:
     return address
 
 
-async def serve(config: dict[str, object]) -> None:
+async def serve(config: dict[str, Any]) -> None:
     """Listen on this container's address on the internal network until SIGTERM."""
-    endpoints = tuple((str(h), int(p)) for h, p in config["endpoints"])  # type: ignore[attr-defined]
-    trusted = tuple(ipaddress.ip_network(str(n)) for n in config.get("trusted", ()))  # type: ignore[attr-defined]
+    endpoints = tuple((str(h), int(p)) for h, p in config["endpoints"])
+    trusted = tuple(ipaddress.ip_network(str(n)) for n in config.get("trusted", ()))
     proxy = Proxy(Policy(str(config["action"]), endpoints, trusted))
     listen = local_address(ipaddress.ip_network(str(config["network"])))
-    port = int(config["port"])  # type: ignore[call-overload]
+    port = int(config["port"])
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(RESOLVER_THREADS, thread_name_prefix="resolve"))
     server = await asyncio.start_server(proxy.handle, listen, port, limit=MAX_HEAD_BYTES, backlog=MAX_CONNECTIONS)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -33,13 +34,15 @@ from typing import Any
 import pytest
 from dockerfixtures import python_request
 from specc.runtime.egress import (
+    OUTER_ROLE,
     PROXY_PORT,
+    ROLE_LABEL,
     ConnectionEvent,
     Egress,
     Endpoint,
     reap_egress,
 )
-from specc.runtime.sandbox import BASE_IMAGE, MANAGED_LABEL, RUN_ID_LABEL, Sandbox
+from specc.runtime.sandbox import BASE_IMAGE, MANAGED_LABEL, OWNER_LABEL, RUN_ID_LABEL, Sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -232,8 +235,12 @@ class Lab:
         return [json.loads(line)["query"] for line in fresh if '"query"' in line]
 
 
-def _labels(run_id: str) -> dict[str, str]:
-    return {MANAGED_LABEL: "1", RUN_ID_LABEL: run_id}
+def _labels(run_id: str, role: str | None = None) -> dict[str, str]:
+    # With an owner, the reapers remove the lab of a test process that was killed.
+    labels = {MANAGED_LABEL: "1", RUN_ID_LABEL: run_id, OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}"}
+    if role is not None:
+        labels[ROLE_LABEL] = role
+    return labels
 
 
 def _remove_labelled(client: Any, run_id: str) -> None:
@@ -281,7 +288,9 @@ def _server(client: Any, lab_id: str, network: Any, alias: str, argv: list[str],
 @pytest.fixture(scope="module")
 def lab(docker_client: Any) -> Iterator[Lab]:
     lab_id = f"test-lab-{uuid.uuid4().hex[:12]}"
-    network = docker_client.networks.create(f"specc-lab-{lab_id[-12:]}", driver="bridge", labels=_labels(lab_id))
+    network = docker_client.networks.create(
+        f"specc-lab-{lab_id[-12:]}", driver="bridge", labels=_labels(lab_id, OUTER_ROLE)
+    )
     try:
         _, api = _server(
             docker_client, lab_id, network, "api.test.internal", ["python3", "-c", HTTP_SERVER, "api", "8000", "8001"]
