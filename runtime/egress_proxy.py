@@ -80,6 +80,7 @@ HOP_BY_HOP: Final = frozenset(
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+_TARGET = re.compile(r"[\x21-\x7e]+")
 
 
 class Refused(Exception):
@@ -278,7 +279,12 @@ def parse_head(head: bytes) -> Request:
     lines = lines[:-2]
     request_line = lines[0] if lines else ""
     parts = request_line.split(" ")
-    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or parts[2] not in ("HTTP/1.0", "HTTP/1.1"):
+    if (
+        len(parts) != 3
+        or not _TOKEN.fullmatch(parts[0])
+        or not _TARGET.fullmatch(parts[1])
+        or parts[2] not in ("HTTP/1.0", "HTTP/1.1")
+    ):
         raise Refused(400, "malformed request line")
     method, target, version = parts
     headers: list[tuple[str, str]] = []
@@ -403,6 +409,8 @@ class Proxy:
                 return
             async with self.slots:
                 await self._handle(reader, writer)
+        except Exception as err:  # a bug here must still leave a record, and the proxy serving
+            self.event("", "", 0, False, f"internal error: {type(err).__name__}", None)
         finally:
             writer.close()
 

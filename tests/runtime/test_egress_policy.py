@@ -178,6 +178,8 @@ def test_plain_http_requests_use_the_absolute_form() -> None:
         b"GET http://api.example.com/ HTTP/1.1\r\n folded: x\r\n\r\n",
         b"GET http://api.example.com/ HTTP/1.1\r\nX: a\nInjected: b\r\n\r\n",
         "GET http://bücher.example/ HTTP/1.1\r\n\r\n".encode(),
+        b"GET http://api.example.com/a\tb HTTP/1.1\r\n\r\n",
+        b"GET http://api.example.com/a\x00b HTTP/1.1\r\n\r\n",
     ],
 )
 def test_malformed_requests_are_refused(head: bytes) -> None:
