@@ -6,10 +6,11 @@ the Docker SDK. Exit statuses follow DESIGN sections 3 and 5.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -204,6 +205,240 @@ def build(spec: str, out: str | None) -> None:
     except OSError as exc:
         raise click.UsageError(f"cannot write `{target}`: {exc.strerror}") from None
     click.echo(f"wrote {target} ({len(data)} bytes, {result.ir.hash[:19]})", err=True)
+
+
+def _read_input(value: str | None) -> str:
+    if value is None:
+        return "{}"
+    if value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(64 * 1024 * 1024 + 1)
+        except OSError as exc:
+            raise click.UsageError(f"cannot read the input file `{path}`: {exc.strerror}") from None
+        return data.decode("utf-8", errors="surrogateescape")
+    return value
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("spec_or_ir", type=click.Path(dir_okay=False))
+@click.option("--input", "input_value", metavar="JSON|@FILE", help="The run's input: JSON text, or @FILE to read it.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
+              help="The run store (default: .specc/runs.db in the working folder).")
+@click.option("--json", "as_json", is_flag=True, help="Stream events as JSON lines on stdout instead of progress.")
+def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_json: bool) -> None:
+    """Run an agent's workflow, each action in its own hardened container.
+
+    SPEC_OR_IR is an `.agent` file (compiled first; refused if it has errors) or
+    an IR written by `specc build`. The input is checked against the agent's
+    `input` contract before anything runs.
+
+    \b
+    Exit status: 0 succeeded, 1 failed (a handler aborted), 2 usage error or
+    input rejected, 3 paused (awaiting approval or escalated), 4 the spec has
+    errors, 5 the sandbox is unavailable, 130 interrupted.
+
+    \b
+    Examples:
+      specc run specs/file_pipeline/pipeline.agent --input @specs/file_pipeline/input.json
+      specc run build/agent.ir.json --input '{"file": "march.csv"}' --json
+    """
+    import signal
+
+    from specc.runtime.engine import EXIT_SANDBOX, EXIT_SPEC, EXIT_USAGE, Engine
+    from specc.runtime.progress import Human, JsonLines
+    from specc.runtime.sandbox import Sandbox, SandboxUnavailable
+    from specc.runtime.store import DEFAULT_STORE, RunStore, StoreError
+    from specc.runtime.values import ValueRejected
+
+    ir = _load_for_run(spec_or_ir, EXIT_SPEC)
+    raw = _read_input(input_value)
+    try:
+        store = RunStore(store_path or DEFAULT_STORE)
+    except StoreError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    listener = JsonLines() if as_json else Human()
+    sandbox = Sandbox()
+    engine = Engine(ir, store, sandbox, listener=listener)
+    try:
+        value = engine.preflight(raw)
+    except ValueRejected as exc:
+        _fail(f"input rejected: {exc}; nothing was run", EXIT_USAGE)
+    try:
+        for image in sorted({a.image for a in ir.actions.values()}):
+            sandbox.check(image)
+        sandbox.reap()
+    except SandboxUnavailable as exc:
+        _fail(f"{exc}; nothing was run", EXIT_SANDBOX)
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        outcome = engine.run(value)
+    except StoreError as exc:
+        _fail(f"{exc}; the run stopped before its next action", EXIT_USAGE)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        listener.close()
+        store.close()
+    if outcome.status == "succeeded" and not as_json:
+        click.echo(json.dumps(outcome.result, indent=2, ensure_ascii=False))
+    click.echo(_last_line(outcome), err=True)
+    sys.exit(outcome.exit_code)
+
+
+def _load_for_run(path: str, exit_spec: int) -> Any:
+    from specc.compiler import compile_source
+    from specc.render import summary, text, use_colour
+
+    if not os.path.isfile(path):
+        raise click.UsageError(f"`{path}` does not exist" if not os.path.exists(path) else f"`{path}` is not a file")
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if path.endswith(".json"):
+        from specc.runtime.ir_loader import IRRejected, load_ir
+
+        try:
+            return load_ir(data, path)
+        except IRRejected as exc:
+            _fail(str(exc), exit_spec)
+    result = compile_source(data, path)
+    if result.has_errors:
+        colour = use_colour(sys.stderr)
+        click.echo(text(result.diagnostics, {path: result.source}, colour), err=True)
+        _fail(f"{summary(result.diagnostics, 1, colour)}; fix them, then run again (nothing was run)", exit_spec)
+    return result.ir
+
+
+def _last_line(outcome: Any) -> str:
+    run_id, where = outcome.run_id, f" at step `{outcome.step}`" if outcome.step else ""
+    if outcome.status == "succeeded":
+        return f"run {run_id} succeeded; `specc show {run_id}` shows every step"
+    if outcome.status == "escalated":
+        return (f"run {run_id} paused{where}: {outcome.reason}; a person decides with "
+                f"`specc resolve {run_id} --retry | --abort | --result JSON`")
+    if outcome.status == "awaiting-approval":
+        return (f"run {run_id} is waiting{where}: {outcome.reason}; decide with `specc approve {run_id}` "
+                f"(or `--deny`), then `specc resume {run_id}`")
+    if outcome.status == "interrupted":
+        return f"run {run_id} was interrupted{where}; no container is left; `specc show {run_id}` shows how far it got"
+    return f"run {run_id} failed{where}: {outcome.reason}; `specc show {run_id}` shows the trace"
+
+
+@main.command()
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "escalated", "awaiting-approval",
+                                             "interrupted"]), help="Only runs with this status.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+def runs(store_path: str | None, status: str | None, limit: int) -> None:
+    """List runs, newest first."""
+    import time as _time
+
+    from specc.runtime.store import DEFAULT_STORE, RunStore, StoreError
+
+    path = store_path or DEFAULT_STORE
+    if not os.path.exists(path):
+        click.echo(f"no runs yet (no store at `{path}`)")
+        return
+    try:
+        with RunStore(path) as store:
+            records = store.runs(status, limit)
+    except StoreError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if not records:
+        click.echo("no runs" + (f" with status {status}" if status else ""))
+        return
+    for r in records:
+        started = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(r.started))
+        click.echo(f"{r.id}  {started}  {r.status:<17} {r.agent}" + (f"  ({r.reason})" if r.reason else ""))
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its events as JSON.")
+@click.option("--verify", is_flag=True, help="Check the event log's hash chain (exit 1 when it was tampered with).")
+def show(run_id: str, store_path: str | None, as_json: bool, verify: bool) -> None:
+    """Show one run: its status and every event, in order."""
+    import time as _time
+
+    from specc.runtime.store import DEFAULT_STORE, RunStore, StoreError
+
+    path = store_path or DEFAULT_STORE
+    if not os.path.exists(path):
+        _fail(f"no run store at `{path}`", EXIT_USAGE)
+    try:
+        with RunStore(path) as store:
+            record = store.find(run_id)
+            if record is None:
+                _fail(f"no run `{run_id}` in `{path}` (`specc runs` lists them)", EXIT_USAGE)
+            assert record is not None
+            events = store.events(record.id)
+            problems = store.verify(record.id) if verify else []
+    except StoreError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if as_json:
+        click.echo(json.dumps({
+            "id": record.id, "agent": record.agent, "status": record.status, "reason": record.reason,
+            "spec_hash": record.spec_hash, "ir_hash": record.ir_hash, "input": record.input, "result": record.result,
+            "events": [{"seq": e.seq, "at": e.at, "kind": e.kind, **e.data} for e in events],
+            **({"verify": problems} if verify else {}),
+        }, indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"run {record.id}  agent {record.agent}  status {record.status}")
+        if record.reason:
+            click.echo(f"reason: {record.reason}")
+        for e in events:
+            at = _time.strftime("%H:%M:%S", _time.localtime(e.at))
+            click.echo(f"{e.seq:>4} {at} {e.kind:<16} {_summarise(e.kind, e.data)}")
+        if verify:
+            click.echo("log verified: the hash chain is intact" if not problems else "log TAMPERED:\n  "
+                       + "\n  ".join(problems))
+    if verify and problems:
+        sys.exit(EXIT_ERRORS)
+
+
+def _summarise(kind: str, data: dict[str, Any]) -> str:
+    if kind == "attempt_outcome":
+        return (f"{data.get('step')}: {data.get('action')} attempt {data.get('attempt')} -> {data.get('kind')} "
+                f"({data.get('duration_s')}s, exit {data.get('exit_code')}) {data.get('detail', '')}")
+    if kind == "attempt_intent":
+        return f"{data.get('step')}: {data.get('action')} attempt {data.get('attempt')} args {json.dumps(data.get('arguments'))}"
+    if kind == "handler":
+        return f"on {data.get('kind')}: {data.get('strategy')} {data.get('reason') or ''}".rstrip()
+    if kind == "connection":
+        verdict = "allowed" if data.get("allowed") else "refused"
+        return f"{data.get('action')} -> {data.get('host')}:{data.get('port')} {verdict} {data.get('reason', '')}"
+    return json.dumps(data, ensure_ascii=False)[:300]
+
+
+@main.group()
+def image() -> None:
+    """Build the images specc runs tools in (no registry needed)."""
+
+
+@image.command("build")
+@click.option("--force", is_flag=True, help="Rebuild even when the image exists.")
+def image_build(force: bool) -> None:
+    """Build specc/base:bookworm (Debian with python3) from Debian's packages."""
+    from specc.runtime import image as images
+
+    try:
+        if not force and images.image_exists():
+            click.echo("specc/base:bookworm exists; `--force` rebuilds it")
+            return
+        images.build_base_image()
+    except Exception as exc:  # noqa: BLE001 - the engine and debootstrap fail in many ways; say so plainly
+        _fail(f"the image build failed: {exc}", 5)
+    click.echo("built specc/base:bookworm")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from specc import __version__, ast
-from specc.contracts import object_schema, schema_of
 from specc.context import mount_key
+from specc.contracts import object_schema, schema_of
 from specc.failure import ACTION_KINDS
 from specc.handling import resolve
 

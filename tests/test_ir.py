@@ -8,10 +8,10 @@ import random
 from pathlib import Path
 
 import pytest
+from specc.runtime.ir_loader import IRRejected, load_ir
 
 from specc.compiler import compile_file, compile_source
 from specc.ir import ir_json_schema, to_bytes
-from specc.runtime.ir_loader import IRRejected, load_ir
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "ir-v1.json"
@@ -106,7 +106,7 @@ def test_build_writes_nothing_on_errors(tmp_path: Path) -> None:
     from specc.cli import main
 
     spec = tmp_path / "bad.agent"
-    spec.write_text("agent bad {\n  version \"1\"\n}\n")
+    spec.write_text('agent bad {\n  version "1"\n}\n')
     out = tmp_path / "bad.ir.json"
     result = CliRunner().invoke(main, ["build", str(spec), "-o", str(out)])
     assert result.exit_code == 1

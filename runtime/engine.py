@@ -1,0 +1,425 @@
+"""The engine: executes a workflow step by step, exactly as its IR says.
+
+For each call it evaluates the arguments, checks them against the action's contract and `require`
+guards, resolves `path` arguments, then runs attempts in the sandbox: the intent of each attempt
+is durable in the run store before its container starts, its outcome after. Every failure goes to
+the handler the IR resolved for its kind (retry with backoff and jitter, fallback, escalate,
+abort), and the run's budgets (steps, wall) bound everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from specc.runtime.sandbox import AttemptRequest, AttemptResult, Limits, Mount, Sandbox
+from specc.runtime.store import RunStore
+from specc.runtime.values import EvalError, ValueRejected, evaluate, parse_json, resolve_paths, validate
+
+from specc.ir import IR, ActionIR, StrategyIR, to_bytes
+
+# Exit statuses of `specc run` (DESIGN section 5).
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED, EXIT_SPEC, EXIT_SANDBOX, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+
+#: How much of a tool's stdout and stderr the run store keeps.
+STORED_OUTPUT_BYTES = 8 * 1024
+REDACTED = "[redacted]"
+
+
+@dataclass
+class Outcome:
+    """How a run ended (or paused)."""
+
+    run_id: str
+    status: str  # succeeded, failed, escalated, awaiting-approval, interrupted
+    exit_code: int
+    result: Any = None
+    reason: str | None = None
+    step: str | None = None
+
+
+class _Stop(Exception):
+    """Ends the run with an outcome (abort, escalate, budget)."""
+
+    def __init__(self, status: str, exit_code: int, reason: str, step: str | None = None) -> None:
+        super().__init__(reason)
+        self.status, self.exit_code, self.reason, self.step = status, exit_code, reason, step
+
+
+@dataclass
+class _Failure:
+    kind: str
+    detail: str
+    result: AttemptResult | None = None
+
+
+@dataclass
+class _Budget:
+    steps: int
+    wall_s: float
+    started: float = field(default_factory=time.monotonic)
+    used_steps: int = 0
+
+    def remaining_s(self) -> float:
+        return self.wall_s - (time.monotonic() - self.started)
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+def new_run_id() -> str:
+    """Sortable by time, unique: `r` + UTC timestamp + random suffix."""
+    return "r" + time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Engine:
+    """Runs one IR's workflow."""
+
+    def __init__(self, ir: IR, store: RunStore, sandbox: Sandbox, *, env: Mapping[str, str] | None = None,
+                 listener: Listener | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.ir = ir
+        self.store = store
+        self.sandbox = sandbox
+        self.host_env = dict(os.environ if env is None else env)
+        self.listener = listener or (lambda kind, data: None)
+        self.sleep = sleep
+        self.secrets = sorted(
+            {self.host_env[e.name] for a in ir.actions.values() for e in a.env
+             if e.secret and self.host_env.get(e.name)}, key=len, reverse=True)
+        self.run_id = new_run_id()
+        #: decides an approval-required call; the default approves nothing, so the run pauses
+        self.approve: Callable[[str, ActionIR, dict[str, Any]], bool] = lambda step, action, values: False
+        self.budget = _Budget(ir.limits["steps"], ir.limits["wall_ms"] / 1000)
+
+    # --- checks before anything runs ---------------------------------------------------------
+
+    def preflight(self, raw_input: str | bytes) -> Any:
+        """Parse and validate the input and the host's readiness; raises ValueRejected."""
+        value = parse_json(raw_input, "the input")
+        if self.ir.input_schema is not None:
+            validate(value, self.ir.input_schema, "input")
+        elif value not in ({}, None):
+            raise ValueRejected("the agent declares no `input`, so the input must be `{}`")
+        if self.ir.workflow is None:
+            raise ValueRejected("this agent has a planner, which `specc run` does not support yet; "
+                                "only agents with a `workflow` run")
+        for action in self._workflow_actions():
+            for host in action.hosts:
+                raise ValueRejected(f"action `{action.name}` declares network `{host}`, and network egress is not "
+                                    "available in this version of specc: nothing was run")
+            for env in action.env:
+                if env.name not in self.host_env:
+                    raise ValueRejected(f"action `{action.name}` needs env var `{env.name}`, which is not set")
+            for mount in action.mounts:
+                if not os.path.isdir(mount.source):
+                    raise ValueRejected(f"mount `{mount.name}` of action `{action.name}` is not a folder: "
+                                        f"`{mount.source}`")
+                if os.path.islink(mount.source):
+                    raise ValueRejected(f"mount `{mount.name}` is a symlink; mount its real folder")
+                if mount.mode == "read_write" and not _writable_by(mount.source, action.user):
+                    raise ValueRejected(
+                        f"mount `{mount.name}` is read_write, but the sandbox user {action.user} cannot write "
+                        f"`{mount.source}`; give it write access (for example `chmod o+w {mount.source}`)")
+        return value
+
+    def _workflow_actions(self) -> list[ActionIR]:
+        names: list[str] = []
+        for step in self.ir.workflow or []:
+            if step.action:
+                names.append(step.action)
+        for name in list(names):
+            for handler in self.ir.actions[name].handlers.values():
+                strategy: StrategyIR | None = handler.strategy
+                while strategy is not None:
+                    if strategy.target:
+                        names.append(strategy.target)
+                    strategy = strategy.then
+        seen: dict[str, ActionIR] = {}
+        for name in names:
+            if name in self.ir.actions:
+                seen.setdefault(name, self.ir.actions[name])
+        return list(seen.values())
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(self, value: Any) -> Outcome:
+        """Execute the workflow on a validated input."""
+        ir = self.ir
+        self.store.create_run(self.run_id, ir.agent, ir.source.sha256, ir.hash, self._redact(value),
+                              to_bytes(ir).decode(), owner())
+        self._event("run_started", {"agent": ir.agent, "spec_hash": ir.source.sha256, "input": self._redact(value)})
+        env: dict[str, Any] = {"input": value}
+        current: str | None = None
+        try:
+            for step in ir.workflow or []:
+                current = step.name or step.action
+                if step.kind == "call":
+                    assert step.action is not None
+                    label = step.name or step.action
+                    result = self._call(label, step.action, step.args, env)
+                    if step.name:
+                        env[step.name] = result
+                elif step.kind == "require":
+                    assert step.condition is not None and step.strategy is not None
+                    self._require(step.condition, step.strategy, env, f"line {step.line}", None)
+                else:
+                    assert step.value is not None
+                    result = evaluate(step.value, env)
+                    if ir.output_schema is not None:
+                        try:
+                            validate(result, ir.output_schema, "output")
+                        except ValueRejected as exc:
+                            raise _Stop("failed", EXIT_FAILED, f"the returned value breaks `output`: {exc}") from None
+                    return self._finish(Outcome(self.run_id, "succeeded", EXIT_SUCCEEDED, result=result))
+            return self._finish(Outcome(self.run_id, "succeeded", EXIT_SUCCEEDED, result=None))
+        except _Stop as stop:
+            return self._finish(Outcome(self.run_id, stop.status, stop.exit_code, reason=stop.reason,
+                                        step=stop.step or current))
+        except EvalError as exc:
+            return self._finish(Outcome(self.run_id, "failed", EXIT_FAILED, reason=str(exc), step=current))
+        except KeyboardInterrupt:
+            return self._finish(Outcome(self.run_id, "interrupted", EXIT_INTERRUPTED,
+                                        reason="interrupted by a signal", step=current))
+
+    def _finish(self, outcome: Outcome) -> Outcome:
+        data = {"status": outcome.status, "exit_code": outcome.exit_code, "reason": outcome.reason,
+                "step": outcome.step, "result": self._redact(outcome.result)}
+        self._event("run_finished", data)
+        self.store.set_status(self.run_id, outcome.status, result=self._redact(outcome.result), reason=outcome.reason)
+        return outcome
+
+    def _event(self, kind: str, data: dict[str, Any]) -> None:
+        data = self._redact(data)
+        self.store.append(self.run_id, kind, data)
+        self.listener(kind, data)
+
+    def _redact(self, value: Any) -> Any:
+        if not self.secrets:
+            return value
+        if isinstance(value, str):
+            for secret in self.secrets:
+                value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {k: self._redact(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._redact(v) for v in value]
+        return value
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def _call(self, step: str, action_name: str, args: Mapping[str, Mapping[str, Any]], env: Mapping[str, Any]) -> Any:
+        try:
+            values = {k: evaluate(v, env) for k, v in args.items()}
+        except EvalError as exc:
+            return self._handle_then_run(step, self.ir.actions[action_name], {},
+                                         _Failure("invalid_input", str(exc)))
+        self._event("step_started", {"step": step, "action": action_name, "arguments": values})
+        result = self._run_action(step, self.ir.actions[action_name], values, depth=0)
+        self._event("step_finished", {"step": step, "action": action_name, "result": result})
+        return result
+
+    def _handle_then_run(self, step: str, action: ActionIR, values: dict[str, Any], failure: _Failure) -> Any:
+        return self._on_failure(step, action, values, failure, counters={}, depth=0)
+
+    def _run_action(self, step: str, action: ActionIR, values: dict[str, Any], depth: int) -> Any:
+        """Run one action to a result, applying its handlers; raises _Stop when the run must end."""
+        counters: dict[str, int] = {}
+        if action.approval == "required" and not self.approve(step, action, values):
+            self._event("approval_pending", {"step": step, "action": action.name, "arguments": values,
+                                             "effect": action.effect, "risk": action.risk})
+            raise _Stop("awaiting-approval", EXIT_PAUSED, f"action `{action.name}` needs a person's approval", step)
+        while True:
+            failure = self._prepare(action, values)
+            if failure is None:
+                outcome = self._attempt(step, action, values)
+                if not isinstance(outcome, _Failure):
+                    return outcome
+                failure = outcome
+            decision = self._decide(step, action, failure, counters)
+            if decision == "retry":
+                continue
+            return self._on_failure(step, action, values, failure, counters, depth, decided=decision)
+
+    def _prepare(self, action: ActionIR, values: dict[str, Any]) -> _Failure | None:
+        try:
+            validate(values, action.input_schema, action.name)
+        except ValueRejected as exc:
+            return _Failure("invalid_input", str(exc))
+        for require in action.requires:
+            try:
+                ok = evaluate(require.condition, values)
+            except EvalError as exc:
+                return _Failure("invalid_input", str(exc))
+            if not ok:
+                self._apply_guard(require.strategy, f"a `require` of action `{action.name}` failed", action.name)
+        return None
+
+    def _apply_guard(self, strategy: StrategyIR, what: str, step: str | None) -> None:
+        reason = strategy.reason or what
+        self._event("require_failed", {"what": what, "strategy": strategy.kind, "reason": reason})
+        if strategy.kind == "escalate":
+            raise _Stop("escalated", EXIT_PAUSED, reason, step)
+        raise _Stop("failed", EXIT_FAILED, reason, step)
+
+    def _require(self, condition: Mapping[str, Any], strategy: StrategyIR, env: Mapping[str, Any], where: str,
+                 step: str | None) -> None:
+        if not evaluate(condition, env):
+            self._apply_guard(strategy, f"the `require` at {where} failed", step)
+
+    def _attempt(self, step: str, action: ActionIR, values: dict[str, Any]) -> Any:
+        """One attempt in a fresh container; the result, or a _Failure."""
+        budget = self.budget
+        if budget.used_steps >= budget.steps:
+            self._budget(step, f"the run used all {budget.steps} steps of its `limits`")
+        remaining = budget.remaining_s()
+        if remaining <= 0:
+            self._budget(step, "the run ran out of its `wall` time")
+        mounts = {m.name: (m.source, m.target) for m in action.mounts}
+        try:
+            tool_args = resolve_paths(values, action.input_schema, mounts, action.name)
+        except ValueRejected as exc:
+            return _Failure("invalid_input", str(exc))
+        budget.used_steps += 1
+        attempt = budget.used_steps
+        timeout_s = min(action.limits.timeout_ms / 1000, remaining)
+        request = AttemptRequest(
+            image=action.image,
+            argv=tuple(action.argv),
+            stdin=json.dumps(tool_args, ensure_ascii=False).encode(),
+            mounts=tuple(Mount(m.source, m.target, m.mode == "read_only") for m in action.mounts),
+            env={e.name: self.host_env[e.name] for e in action.env if e.name in self.host_env},
+            limits=Limits(memory_bytes=action.limits.memory_bytes, cpus=action.limits.cpus, pids=action.limits.pids,
+                          timeout_s=timeout_s, output_bytes=action.limits.output_bytes),
+            run_id=self.run_id,
+            user=action.user,
+        )
+        self._event("attempt_intent", {"step": step, "action": action.name, "attempt": attempt,
+                                       "arguments": tool_args, "image": action.image,
+                                       "timeout_s": round(timeout_s, 3)})
+        result = self.sandbox.run(request)
+        kind, detail, value = self._classify(action, result)
+        if kind == "timeout" and budget.remaining_s() <= 0:
+            kind, detail = "budget", "the run ran out of its `wall` time during the attempt"
+        self._event("attempt_outcome", {
+            "step": step, "action": action.name, "attempt": attempt, "kind": kind, "detail": detail,
+            "exit_code": result.exit_code, "duration_s": round(result.duration_s, 3),
+            "stdout": _clip(result.stdout), "stderr": _clip(result.stderr), "sandbox": result.settings,
+        })
+        if kind == "budget":
+            self._budget(step, detail)
+        if kind == "ok":
+            return value
+        return _Failure(kind, detail, result)
+
+    def _classify(self, action: ActionIR, result: AttemptResult) -> tuple[str, str, Any]:
+        if result.kind != "ok":
+            return result.kind, result.detail, None
+        try:
+            value = parse_json(result.stdout, "the tool's stdout", limit=action.limits.output_bytes)
+        except ValueRejected as exc:
+            return "invalid_output", str(exc), None
+        if action.output_schema is not None:
+            try:
+                validate(value, action.output_schema, "result")
+            except ValueRejected as exc:
+                return "invalid_output", f"the result breaks the return contract: {exc}", None
+        return "ok", "succeeded", value
+
+    def _budget(self, step: str, reason: str) -> None:
+        strategy = self.ir.budget_handler.strategy
+        self._event("handler", {"step": step, "kind": "budget", "strategy": strategy.kind, "reason": reason})
+        if strategy.kind == "escalate":
+            raise _Stop("escalated", EXIT_PAUSED, strategy.reason or reason, step)
+        raise _Stop("failed", EXIT_FAILED, strategy.reason or reason, step)
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def _decide(self, step: str, action: ActionIR, failure: _Failure, counters: dict[str, int]) -> str:
+        """"retry" when the handler for this kind grants another attempt now; else the strategy
+        that applies once retries are spent."""
+        strategy: StrategyIR | None = action.handlers[failure.kind].strategy
+        used = counters.get(failure.kind, 0)
+        granted = 0
+        while strategy is not None and strategy.kind == "retry":
+            if used < granted + strategy.count:
+                index = used - granted
+                delay = _backoff(strategy, index)
+                counters[failure.kind] = used + 1
+                self._event("handler", {"step": step, "action": action.name, "kind": failure.kind,
+                                        "detail": failure.detail, "strategy": "retry",
+                                        "retry": used + 1, "backoff_s": round(delay, 3)})
+                if delay > 0:
+                    self.sleep(min(delay, max(0.0, self.budget.remaining_s())))
+                return "retry"
+            granted += strategy.count
+            strategy = strategy.then
+        return strategy.kind if strategy is not None else "abort"
+
+    def _on_failure(self, step: str, action: ActionIR, values: dict[str, Any], failure: _Failure,
+                    counters: dict[str, int], depth: int, decided: str | None = None) -> Any:
+        strategy = _final_strategy(action.handlers[failure.kind].strategy)
+        reason = strategy.reason or f"`{action.name}` failed with `{failure.kind}`: {failure.detail}"
+        self._event("handler", {"step": step, "action": action.name, "kind": failure.kind, "detail": failure.detail,
+                                "strategy": strategy.kind, "reason": reason, "target": strategy.target})
+        if strategy.kind == "fallback" and strategy.target is not None and depth < 8:
+            target = self.ir.actions[strategy.target]
+            result = self._run_action(step, target, values, depth + 1)
+            if action.output_schema is not None:
+                try:
+                    validate(result, action.output_schema, "fallback result")
+                except ValueRejected as exc:
+                    raise _Stop("failed", EXIT_FAILED, f"fallback `{target.name}` gave a result `{action.name}` "
+                                f"cannot stand in for: {exc}", step) from None
+            return result
+        if strategy.kind == "escalate":
+            raise _Stop("escalated", EXIT_PAUSED, reason, step)
+        exit_code = EXIT_SANDBOX if failure.kind == "sandbox" else EXIT_FAILED
+        raise _Stop("failed", exit_code, reason, step)
+
+
+def _final_strategy(strategy: StrategyIR) -> StrategyIR:
+    """The strategy that applies once every retry of a chain is spent (abort if none)."""
+    current: StrategyIR | None = strategy
+    while current is not None and current.kind == "retry":
+        current = current.then
+    return current or StrategyIR(kind="abort")
+
+
+def _backoff(strategy: StrategyIR, index: int) -> float:
+    """Exponential backoff with full jitter, capped at the strategy's maximum."""
+    low, high = strategy.backoff_min_ms / 1000, strategy.backoff_max_ms / 1000
+    ceiling = min(high, low * (2**index))
+    return random.uniform(low, max(low, ceiling))
+
+
+def _clip(data: bytes) -> str:
+    text = data[:STORED_OUTPUT_BYTES].decode("utf-8", errors="replace")
+    return text + (f"... ({len(data):,} bytes)" if len(data) > STORED_OUTPUT_BYTES else "")
+
+
+def _writable_by(path: str, user: str) -> bool:
+    uid_text, _, gid_text = user.partition(":")
+    try:
+        uid, gid = int(uid_text), int(gid_text or uid_text)
+        st = os.stat(path)
+    except (ValueError, OSError):
+        return False
+    if uid == 0:
+        return True
+    if st.st_uid == uid:
+        return bool(st.st_mode & 0o200)
+    if st.st_gid == gid:
+        return bool(st.st_mode & 0o020)
+    return bool(st.st_mode & 0o002)

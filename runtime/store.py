@@ -1,0 +1,235 @@
+"""The run store: every run and every event, durable before the next action starts.
+
+An embedded SQLite database in WAL mode with `synchronous=FULL`. Each event carries a SHA-256
+chained to the previous event of its run, so `verify` finds a truncated, edited or reordered log.
+Callers redact secrets before they write; the store writes exactly what it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+#: Where runs are kept unless `--store` says otherwise, relative to the working folder.
+DEFAULT_STORE = os.path.join(".specc", "runs.db")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    ir_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started REAL NOT NULL,
+    updated REAL NOT NULL,
+    input TEXT NOT NULL,
+    result TEXT,
+    reason TEXT,
+    ir TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+"""
+
+GENESIS = "0" * 64
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run's row."""
+
+    id: str
+    agent: str
+    spec_hash: str
+    ir_hash: str
+    status: str
+    started: float
+    updated: float
+    input: Any
+    result: Any
+    reason: str | None
+    ir: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a run."""
+
+    run_id: str
+    seq: int
+    at: float
+    kind: str
+    data: dict[str, Any]
+    prev: str
+    hash: str
+
+
+def event_hash(run_id: str, seq: int, at: float, kind: str, data: str, prev: str) -> str:
+    payload = json.dumps([run_id, seq, repr(at), kind, data, prev], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class RunStore:
+    """The SQLite run store."""
+
+    def __init__(self, path: str = DEFAULT_STORE) -> None:
+        self.path = path
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(folder, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the run store `{path}`: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        try:
+            self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the run store `{self.path}`: {exc}") from None
+
+    def create_run(self, run_id: str, agent: str, spec_hash: str, ir_hash: str, input_value: Any, ir: str,
+                   owner: str = "") -> None:
+        now = time.time()
+        self._write(
+            "INSERT INTO runs (id, agent, spec_hash, ir_hash, status, started, updated, input, ir, owner)"
+            " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+            (run_id, agent, spec_hash, ir_hash, now, now, json.dumps(input_value, ensure_ascii=False), ir, owner),
+        )
+
+    def append(self, run_id: str, kind: str, data: dict[str, Any]) -> Event:
+        """Append one event, chained to the last, and make it durable before returning."""
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,)
+            ).fetchone()
+            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+            at = time.time()
+            digest = event_hash(run_id, seq, at, kind, text, prev)
+            self._db.execute(
+                "INSERT INTO events (run_id, seq, at, kind, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, seq, at, kind, text, prev, digest),
+            )
+            self._db.execute("UPDATE runs SET updated = ? WHERE id = ?", (at, run_id))
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise StoreError(f"cannot write to the run store `{self.path}`: {exc}") from None
+        return Event(run_id, seq, at, kind, data, prev, digest)
+
+    def set_status(self, run_id: str, status: str, *, result: Any = None, reason: str | None = None,
+                   owner: str | None = None) -> None:
+        if owner is None:
+            self._write(
+                "UPDATE runs SET status = ?, result = ?, reason = ?, updated = ? WHERE id = ?",
+                (status, json.dumps(result, ensure_ascii=False) if result is not None else None, reason,
+                 time.time(), run_id),
+            )
+        else:
+            self._write(
+                "UPDATE runs SET status = ?, result = ?, reason = ?, updated = ?, owner = ? WHERE id = ?",
+                (status, json.dumps(result, ensure_ascii=False) if result is not None else None, reason,
+                 time.time(), owner, run_id),
+            )
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def find(self, prefix: str) -> RunRecord | None:
+        """A run by its id or an unambiguous prefix of it."""
+        rows = self._db.execute("SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY started",
+                                (_like_prefix(prefix),)).fetchall()
+        exact = [r for r in rows if r[0] == prefix]
+        if exact:
+            return _record(exact[0])
+        if len(rows) == 1:
+            return _record(rows[0])
+        if len(rows) > 1:
+            raise StoreError(f"`{prefix}` matches {len(rows)} runs; give more of the id")
+        return None
+
+    def runs(self, status: str | None = None, limit: int = 50) -> list[RunRecord]:
+        if status is None:
+            rows = self._db.execute("SELECT * FROM runs ORDER BY started DESC LIMIT ?", (limit,)).fetchall()
+        else:
+            rows = self._db.execute("SELECT * FROM runs WHERE status = ? ORDER BY started DESC LIMIT ?",
+                                    (status, limit)).fetchall()
+        return [_record(r) for r in rows]
+
+    def events(self, run_id: str) -> list[Event]:
+        rows = self._db.execute(
+            "SELECT run_id, seq, at, kind, data, prev, hash FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+        ).fetchall()
+        return [Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+
+    def verify(self, run_id: str) -> list[str]:
+        """Problems with a run's event chain: an edited, missing or reordered event, a cut tail."""
+        rows = self._db.execute(
+            "SELECT seq, at, kind, data, prev, hash FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+        ).fetchall()
+        problems: list[str] = []
+        prev = GENESIS
+        for index, (seq, at, kind, data, stored_prev, stored_hash) in enumerate(rows, 1):
+            if seq != index:
+                problems.append(f"event {index} is missing (the next stored event is {seq})")
+            if stored_prev != prev:
+                problems.append(f"event {seq} does not follow the event before it (reordered or removed)")
+            if event_hash(run_id, seq, at, kind, data, stored_prev) != stored_hash:
+                problems.append(f"event {seq} ({kind}) was edited after it was written")
+            prev = stored_hash
+        run = self.find(run_id)
+        if run is not None and run.status in ("succeeded", "failed", "interrupted") and (
+            not rows or rows[-1][2] != "run_finished"
+        ):
+            problems.append("the log ends before the run's final event: it was truncated")
+        return problems
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _record(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        id=row[0], agent=row[1], spec_hash=row[2], ir_hash=row[3], status=row[4], started=row[5], updated=row[6],
+        input=json.loads(row[7]), result=json.loads(row[8]) if row[8] is not None else None, reason=row[9],
+        ir=row[10], owner=row[11],
+    )
