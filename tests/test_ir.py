@@ -8,10 +8,10 @@ import random
 from pathlib import Path
 
 import pytest
-from specc.runtime.ir_loader import IRRejected, load_ir
 
 from specc.compiler import compile_file, compile_source
 from specc.ir import ir_json_schema, to_bytes
+from specc.runtime.ir_loader import IRRejected, load_ir
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "ir-v1.json"
