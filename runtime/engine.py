@@ -9,6 +9,7 @@ abort), and the run's budgets (steps, wall) bound everything.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -19,11 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from specc.ir import IR, ActionIR, StrategyIR, to_bytes
 from specc.runtime.sandbox import AttemptRequest, AttemptResult, Limits, Mount, Sandbox
 from specc.runtime.store import RunStore
 from specc.runtime.values import EvalError, ValueRejected, evaluate, parse_json, resolve_paths, validate
-
-from specc.ir import IR, ActionIR, StrategyIR, to_bytes
 
 # Exit statuses of `specc run` (DESIGN section 5).
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED, EXIT_SPEC, EXIT_SANDBOX, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
@@ -64,14 +64,43 @@ class _Failure:
 class _Budget:
     steps: int
     wall_s: float
-    started: float = field(default_factory=time.monotonic)
     used_steps: int = 0
+    started: float = field(default_factory=time.monotonic)
+    wall_s_total: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.wall_s_total = self.wall_s
 
     def remaining_s(self) -> float:
         return self.wall_s - (time.monotonic() - self.started)
 
 
 Listener = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class ResumeState:
+    """What a resumed run knows from its store: finished steps, decisions made by people, and an
+    attempt whose intent was written without an outcome (the process died around it)."""
+
+    finished: dict[int, Any] = field(default_factory=dict)
+    #: step index -> "retry" | "abort" | ("result", value), from `specc resolve`
+    resolutions: dict[int, Any] = field(default_factory=dict)
+    #: approval digest -> (approved, who, reason), not yet used
+    approvals: dict[str, tuple[bool, str, str | None]] = field(default_factory=dict)
+    #: step index of an attempt with an intent and no outcome
+    dangling: int | None = None
+    used_steps: int = 0
+    wall_used_s: float = 0.0
+
+
+def approval_digest(spec_hash: str, step: int, action: str, arguments: Any) -> str:
+    """Binds an approval to one spec version, one step and these exact arguments."""
+    import hashlib
+
+    canonical = json.dumps([spec_hash, step, action, arguments], sort_keys=True, ensure_ascii=False,
+                           separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def new_run_id() -> str:
@@ -87,7 +116,8 @@ class Engine:
     """Runs one IR's workflow."""
 
     def __init__(self, ir: IR, store: RunStore, sandbox: Sandbox, *, env: Mapping[str, str] | None = None,
-                 listener: Listener | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+                 listener: Listener | None = None, sleep: Callable[[float], None] = time.sleep,
+                 run_id: str | None = None, state: ResumeState | None = None, egress: Any = None) -> None:
         self.ir = ir
         self.store = store
         self.sandbox = sandbox
@@ -97,10 +127,14 @@ class Engine:
         self.secrets = sorted(
             {self.host_env[e.name] for a in ir.actions.values() for e in a.env
              if e.secret and self.host_env.get(e.name)}, key=len, reverse=True)
-        self.run_id = new_run_id()
-        #: decides an approval-required call; the default approves nothing, so the run pauses
-        self.approve: Callable[[str, ActionIR, dict[str, Any]], bool] = lambda step, action, values: False
-        self.budget = _Budget(ir.limits["steps"], ir.limits["wall_ms"] / 1000)
+        self.run_id = run_id or new_run_id()
+        self.state = state or ResumeState()
+        self.egress = egress
+        self.approval_timeout_s: float | None = None
+        #: asks a person on a terminal; None means pause and wait for `specc approve`
+        self.prompt: Callable[[str, ActionIR, dict[str, Any]], tuple[bool, str | None]] | None = None
+        self.budget = _Budget(ir.limits["steps"], ir.limits["wall_ms"] / 1000 - self.state.wall_used_s,
+                              used_steps=self.state.used_steps)
 
     # --- checks before anything runs ---------------------------------------------------------
 
@@ -116,8 +150,12 @@ class Engine:
                                 "only agents with a `workflow` run")
         for action in self._workflow_actions():
             for host in action.hosts:
-                raise ValueRejected(f"action `{action.name}` declares network `{host}`, and network egress is not "
-                                    "available in this version of specc: nothing was run")
+                from specc.runtime.egress import Endpoint
+
+                try:
+                    Endpoint.parse(host)
+                except ValueError as exc:
+                    raise ValueRejected(f"action `{action.name}` declares network `{host}`: {exc}") from None
             for env in action.env:
                 if env.name not in self.host_env:
                     raise ValueRejected(f"action `{action.name}` needs env var `{env.name}`, which is not set")
@@ -153,26 +191,39 @@ class Engine:
 
     # --- the run -----------------------------------------------------------------------------
 
-    def run(self, value: Any) -> Outcome:
-        """Execute the workflow on a validated input."""
+    def run(self, value: Any, *, resumed: bool = False) -> Outcome:
+        """Execute the workflow on a validated input (or continue it, when `resumed`)."""
         ir = self.ir
-        self.store.create_run(self.run_id, ir.agent, ir.source.sha256, ir.hash, self._redact(value),
-                              to_bytes(ir).decode(), owner())
-        self._event("run_started", {"agent": ir.agent, "spec_hash": ir.source.sha256, "input": self._redact(value)})
+        if resumed:
+            self._event("run_resumed", {"finished_steps": sorted(self.state.finished),
+                                        "used_steps": self.state.used_steps,
+                                        "wall_used_s": round(self.state.wall_used_s, 3)})
+            self.store.set_status(self.run_id, "running", owner=owner())
+        else:
+            self.store.create_run(self.run_id, ir.agent, ir.source.sha256, ir.hash, self._redact(value),
+                                  to_bytes(ir).decode(), owner())
+            self._event("run_started", {"agent": ir.agent, "spec_hash": ir.source.sha256,
+                                        "input": self._redact(value)})
         env: dict[str, Any] = {"input": value}
         current: str | None = None
         try:
-            for step in ir.workflow or []:
-                current = step.name or step.action
+            for index, step in enumerate(ir.workflow or []):
+                current = step.name or step.action or f"line {step.line}"
                 if step.kind == "call":
                     assert step.action is not None
-                    label = step.name or step.action
-                    result = self._call(label, step.action, step.args, env)
+                    result = self._step(index, current, step.action, step.args, env)
                     if step.name:
                         env[step.name] = result
                 elif step.kind == "require":
                     assert step.condition is not None and step.strategy is not None
-                    self._require(step.condition, step.strategy, env, f"line {step.line}", None)
+                    self._index = index
+                    resolution = self.state.resolutions.pop(index, None)
+                    if resolution == "abort":
+                        raise _Stop("failed", EXIT_FAILED, "a person aborted the run", current)
+                    if resolution is None:
+                        self._require(step.condition, step.strategy, env, f"line {step.line}", current)
+                    else:  # a person checked the escalated guard and let the run go on
+                        self._event("require_waived", {"index": index, "line": step.line})
                 else:
                     assert step.value is not None
                     result = evaluate(step.value, env)
@@ -193,8 +244,10 @@ class Engine:
                                         reason="interrupted by a signal", step=current))
 
     def _finish(self, outcome: Outcome) -> Outcome:
+        wall_used = self.state.wall_used_s + (time.monotonic() - self.budget.started)
         data = {"status": outcome.status, "exit_code": outcome.exit_code, "reason": outcome.reason,
-                "step": outcome.step, "result": self._redact(outcome.result)}
+                "step": outcome.step, "index": self._index, "result": self._redact(outcome.result),
+                "used_steps": self.budget.used_steps, "wall_used_s": round(wall_used, 3)}
         self._event("run_finished", data)
         self.store.set_status(self.run_id, outcome.status, result=self._redact(outcome.result), reason=outcome.reason)
         return outcome
@@ -219,27 +272,53 @@ class Engine:
 
     # --- steps -------------------------------------------------------------------------------
 
-    def _call(self, step: str, action_name: str, args: Mapping[str, Mapping[str, Any]], env: Mapping[str, Any]) -> Any:
+    _index: int | None = None
+
+    def _step(self, index: int, label: str, action_name: str, args: Mapping[str, Mapping[str, Any]],
+              env: Mapping[str, Any]) -> Any:
+        """One call statement: reuse a finished result, apply a person's resolution, or run it."""
+        self._index = index
+        state = self.state
+        if index in state.finished:
+            self._event("step_reused", {"index": index, "step": label, "action": action_name})
+            return state.finished[index]
+        action = self.ir.actions[action_name]
+        resolution = state.resolutions.pop(index, None)
+        if resolution is not None:
+            state.dangling = None if state.dangling == index else state.dangling
+            if resolution == "abort":
+                raise _Stop("failed", EXIT_FAILED, "a person aborted the run", label)
+            if isinstance(resolution, tuple):
+                result = resolution[1]
+                self._event("step_finished", {"index": index, "step": label, "action": action_name,
+                                              "result": result, "source": "person"})
+                return result
+        if state.dangling == index:
+            state.dangling = None
+            if not action.idempotent:
+                self._event("handler", {"index": index, "step": label, "action": action_name, "kind": "uncertain",
+                                        "strategy": "escalate", "reason": "interrupted mid-attempt"})
+                raise _Stop("escalated", EXIT_PAUSED,
+                            f"an attempt of `{action_name}` was cut off before its outcome was recorded, and "
+                            "`{0}` is not idempotent: check whether it took effect, then resolve".format(action_name),
+                            label)
         try:
             values = {k: evaluate(v, env) for k, v in args.items()}
         except EvalError as exc:
-            return self._handle_then_run(step, self.ir.actions[action_name], {},
-                                         _Failure("invalid_input", str(exc)))
-        self._event("step_started", {"step": step, "action": action_name, "arguments": values})
-        result = self._run_action(step, self.ir.actions[action_name], values, depth=0)
-        self._event("step_finished", {"step": step, "action": action_name, "result": result})
+            return self._on_failure(label, action, {}, _Failure("invalid_input", str(exc)), {}, 0)
+        self._event("step_started", {"index": index, "step": label, "action": action_name,
+                                     "arguments": values})
+        result = self._run_action(label, action, values, depth=0)
+        self._event("step_finished", {"index": index, "step": label, "action": action_name, "result": result})
         return result
-
-    def _handle_then_run(self, step: str, action: ActionIR, values: dict[str, Any], failure: _Failure) -> Any:
-        return self._on_failure(step, action, values, failure, counters={}, depth=0)
 
     def _run_action(self, step: str, action: ActionIR, values: dict[str, Any], depth: int) -> Any:
         """Run one action to a result, applying its handlers; raises _Stop when the run must end."""
         counters: dict[str, int] = {}
-        if action.approval == "required" and not self.approve(step, action, values):
-            self._event("approval_pending", {"step": step, "action": action.name, "arguments": values,
-                                             "effect": action.effect, "risk": action.risk})
-            raise _Stop("awaiting-approval", EXIT_PAUSED, f"action `{action.name}` needs a person's approval", step)
+        if action.approval == "required":
+            failure = self._approval(step, action, values)
+            if failure is not None:
+                return self._on_failure(step, action, values, failure, counters, depth)
         while True:
             failure = self._prepare(action, values)
             if failure is None:
@@ -250,7 +329,30 @@ class Engine:
             decision = self._decide(step, action, failure, counters)
             if decision == "retry":
                 continue
-            return self._on_failure(step, action, values, failure, counters, depth, decided=decision)
+            return self._on_failure(step, action, values, failure, counters, depth)
+
+    def _approval(self, step: str, action: ActionIR, values: dict[str, Any]) -> _Failure | None:
+        """None when a person approved these exact arguments; a `denied` failure when they refused;
+        pauses the run when nobody has decided yet."""
+        digest = approval_digest(self.ir.source.sha256, self._index or 0, action.name, values)
+        decision = self.state.approvals.pop(digest, None)
+        if decision is None and self.prompt is not None:
+            approved, reason = self.prompt(step, action, self._redact(values))
+            decision = (approved, _user(), reason)
+            self._event("approval_decided", {"digest": digest, "index": self._index, "step": step,
+                                             "action": action.name, "approved": approved, "by": decision[1],
+                                             "reason": reason, "via": "terminal"})
+        if decision is None:
+            self._event("approval_pending", {"digest": digest, "index": self._index, "step": step,
+                                             "action": action.name, "arguments": values, "effect": action.effect,
+                                             "risk": action.risk, "timeout_s": self.approval_timeout_s})
+            raise _Stop("awaiting-approval", EXIT_PAUSED, f"action `{action.name}` needs a person's approval", step)
+        approved, who, reason = decision
+        self._event("approval_used", {"digest": digest, "index": self._index, "step": step, "approved": approved,
+                                      "by": who})
+        if approved:
+            return None
+        return _Failure("denied", f"{who} denied the approval" + (f": {reason}" if reason else ""))
 
     def _prepare(self, action: ActionIR, values: dict[str, Any]) -> _Failure | None:
         try:
@@ -305,15 +407,36 @@ class Engine:
             run_id=self.run_id,
             user=action.user,
         )
-        self._event("attempt_intent", {"step": step, "action": action.name, "attempt": attempt,
+        if action.hosts:
+            if self.egress is None:
+                return _Failure("sandbox", "network egress is not set up for this run")
+            from specc.runtime.egress import EgressError, Endpoint
+
+            try:
+                network, proxy_env = self.egress.network_for(action.name, [Endpoint.parse(h) for h in action.hosts])
+            except (EgressError, ValueError) as exc:
+                return _Failure("sandbox", f"the egress proxy could not start: {exc}")
+            request = dataclasses.replace(request, env={**request.env, **proxy_env}, network=network)
+        _fault("before_intent", attempt)
+        self._event("attempt_intent", {"index": self._index, "step": step, "action": action.name, "attempt": attempt,
                                        "arguments": tool_args, "image": action.image,
                                        "timeout_s": round(timeout_s, 3)})
-        result = self.sandbox.run(request)
+        _fault("after_intent", attempt)
+        try:
+            result = self.sandbox.run(request)
+            _fault("after_tool", attempt)
+        finally:
+            if action.hosts and self.egress is not None:
+                try:
+                    self.egress.flush(action.name)
+                except Exception:  # noqa: BLE001 - a dead proxy loses events; the attempt's outcome still counts
+                    pass
         kind, detail, value = self._classify(action, result)
         if kind == "timeout" and budget.remaining_s() <= 0:
             kind, detail = "budget", "the run ran out of its `wall` time during the attempt"
         self._event("attempt_outcome", {
-            "step": step, "action": action.name, "attempt": attempt, "kind": kind, "detail": detail,
+            "index": self._index, "step": step, "action": action.name, "attempt": attempt, "kind": kind,
+            "detail": detail,
             "exit_code": result.exit_code, "duration_s": round(result.duration_s, 3),
             "stdout": _clip(result.stdout), "stderr": _clip(result.stderr), "sandbox": result.settings,
         })
@@ -389,6 +512,25 @@ class Engine:
         raise _Stop("failed", exit_code, reason, step)
 
 
+def _fault(point: str, attempt: int) -> None:
+    """Fault injection for the crash tests: `SPECC_FAULT=after_intent:2` kills this process with
+    SIGKILL at that boundary of attempt 2, exactly as a power cut or the OOM killer would."""
+    wanted = os.environ.get("SPECC_FAULT")
+    if wanted and wanted == f"{point}:{attempt}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return f"uid {os.getuid()}"
+
+
 def _final_strategy(strategy: StrategyIR) -> StrategyIR:
     """The strategy that applies once every retry of a chain is spent (abort if none)."""
     current: StrategyIR | None = strategy
@@ -423,3 +565,71 @@ def _writable_by(path: str, user: str) -> bool:
     if st.st_gid == gid:
         return bool(st.st_mode & 0o020)
     return bool(st.st_mode & 0o002)
+
+
+def load_state(store: RunStore, run_id: str) -> ResumeState:
+    """Rebuild what a run knows from its events, for `specc resume`."""
+    state = ResumeState()
+    open_intent: int | None = None
+    segment_start: float | None = None
+    for event in store.events(run_id):
+        data = event.data
+        kind = event.kind
+        if kind in ("run_started", "run_resumed"):
+            segment_start = event.at
+        elif kind == "attempt_intent":
+            state.used_steps += 1
+            open_intent = data.get("index")
+        elif kind == "attempt_outcome":
+            open_intent = None
+        elif kind == "step_finished":
+            state.finished[int(data["index"])] = data.get("result")
+        elif kind == "approval_decided":
+            state.approvals[data["digest"]] = (bool(data["approved"]), str(data.get("by")), data.get("reason"))
+        elif kind == "approval_used":
+            state.approvals.pop(data["digest"], None)
+        elif kind == "escalation_resolved":
+            decision = data["decision"]
+            state.resolutions[int(data["index"])] = ("result", data.get("result")) if decision == "result" else decision
+        elif kind == "run_finished":
+            state.wall_used_s = float(data.get("wall_used_s", state.wall_used_s))
+            segment_start = None
+    if segment_start is not None:  # the process died: count the time up to its last event
+        events = store.events(run_id)
+        state.wall_used_s += max(0.0, events[-1].at - segment_start)
+    state.dangling = open_intent
+    return state
+
+
+def expire_approval(store: RunStore, run_id: str, now: float | None = None) -> bool:
+    """Turn a pending approval older than its timeout into `denied`; True when it did."""
+    now = time.time() if now is None else now
+    pending = None
+    decided: set[str] = set()
+    for event in store.events(run_id):
+        if event.kind == "approval_pending":
+            pending = event
+        elif event.kind in ("approval_decided", "approval_used"):
+            decided.add(event.data.get("digest", ""))
+    if pending is None or pending.data["digest"] in decided:
+        return False
+    timeout = pending.data.get("timeout_s")
+    if timeout is None or now - pending.at < float(timeout):
+        return False
+    store.append(run_id, "approval_decided", {
+        "digest": pending.data["digest"], "index": pending.data.get("index"), "step": pending.data.get("step"),
+        "action": pending.data.get("action"), "approved": False, "by": "timeout",
+        "reason": f"no decision within {timeout:g}s", "via": "timeout"})
+    return True
+
+
+def pending_approval(store: RunStore, run_id: str) -> dict[str, Any] | None:
+    """The approval a paused run waits for, or None."""
+    pending: dict[str, Any] | None = None
+    for event in store.events(run_id):
+        if event.kind == "approval_pending":
+            pending = {**event.data, "at": event.at}
+        elif event.kind in ("approval_decided", "approval_used") and pending is not None \
+                and event.data.get("digest") == pending.get("digest"):
+            pending = None
+    return pending

@@ -232,7 +232,10 @@ def _fail(message: str, code: int) -> None:
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
               help="The run store (default: .specc/runs.db in the working folder).")
 @click.option("--json", "as_json", is_flag=True, help="Stream events as JSON lines on stdout instead of progress.")
-def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_json: bool) -> None:
+@click.option("--approval-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="An approval nobody decides within this many seconds counts as denied.")
+def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_json: bool,
+        approval_timeout: float | None) -> None:
     """Run an agent's workflow, each action in its own hardened container.
 
     SPEC_OR_IR is an `.agent` file (compiled first; refused if it has errors) or
@@ -246,35 +249,62 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
 
     \b
     Examples:
-      specc run specs/file_pipeline/pipeline.agent --input @specs/file_pipeline/input.json
+      specc run specs/file_pipeline/file_pipeline.agent --input @specs/file_pipeline/input.json
       specc run build/agent.ir.json --input '{"file": "march.csv"}' --json
     """
-    import signal
-
-    from specc.runtime.engine import EXIT_SANDBOX, EXIT_SPEC, EXIT_USAGE, Engine
-    from specc.runtime.progress import Human, JsonLines
-    from specc.runtime.sandbox import Sandbox, SandboxUnavailable
-    from specc.runtime.store import DEFAULT_STORE, RunStore, StoreError
+    from specc.runtime.engine import EXIT_SPEC, EXIT_USAGE, Engine
+    from specc.runtime.sandbox import Sandbox
     from specc.runtime.values import ValueRejected
 
     ir = _load_for_run(spec_or_ir, EXIT_SPEC)
     raw = _read_input(input_value)
-    try:
-        store = RunStore(store_path or DEFAULT_STORE)
-    except StoreError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    listener = JsonLines() if as_json else Human()
-    sandbox = Sandbox()
-    engine = Engine(ir, store, sandbox, listener=listener)
+    store = _open_store(store_path)
+    engine = Engine(ir, store, Sandbox())
+    engine.approval_timeout_s = approval_timeout
     try:
         value = engine.preflight(raw)
     except ValueRejected as exc:
+        store.close()
         _fail(f"input rejected: {exc}; nothing was run", EXIT_USAGE)
+    _execute(engine, value, as_json=as_json, resumed=False)
+
+
+def _open_store(store_path: str | None) -> Any:
+    from specc.runtime.engine import EXIT_USAGE
+    from specc.runtime.store import DEFAULT_STORE, RunStore, StoreError
+
     try:
-        for image in sorted({a.image for a in ir.actions.values()}):
-            sandbox.check(image)
+        return RunStore(store_path or DEFAULT_STORE)
+    except StoreError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+
+def _execute(engine: Any, value: Any, *, as_json: bool, resumed: bool) -> None:
+    """Check the sandbox, run (or continue) the workflow, print the result and the last line."""
+    import dataclasses
+    import signal
+
+    from specc.runtime.engine import EXIT_SANDBOX, EXIT_USAGE
+    from specc.runtime.progress import Human, JsonLines
+    from specc.runtime.sandbox import SandboxUnavailable
+    from specc.runtime.store import StoreError
+
+    ir, store, sandbox = engine.ir, engine.store, engine.sandbox
+    listener = JsonLines() if as_json else Human()
+    engine.listener = listener
+    if not as_json and sys.stdin.isatty() and sys.stderr.isatty():
+        engine.prompt = _terminal_prompt(ir, engine.approval_timeout_s)
+    needs_egress = any(a.hosts for a in ir.actions.values())
+    try:
+        for image_name in sorted({a.image for a in ir.actions.values()}):
+            sandbox.check(image_name)
         sandbox.reap()
+        if needs_egress:
+            from specc.runtime.egress import reap_egress
+
+            reap_egress(sandbox.client)
     except SandboxUnavailable as exc:
+        store.close()
         _fail(f"{exc}; nothing was run", EXIT_SANDBOX)
 
     def interrupted(signum: int, frame: object) -> None:
@@ -282,9 +312,19 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
 
     previous = signal.signal(signal.SIGTERM, interrupted)
     try:
-        outcome = engine.run(value)
+        if needs_egress:
+            from specc.runtime.egress import Egress
+
+            with Egress(engine.run_id, sandbox.client,
+                        on_event=lambda e: engine._event("connection", dataclasses.asdict(e))) as egress:
+                engine.egress = egress
+                outcome = engine.run(value, resumed=resumed)
+        else:
+            outcome = engine.run(value, resumed=resumed)
     except StoreError as exc:
         _fail(f"{exc}; the run stopped before its next action", EXIT_USAGE)
+    except SandboxUnavailable as exc:
+        _fail(f"{exc}; the run stopped", EXIT_SANDBOX)
     finally:
         signal.signal(signal.SIGTERM, previous)
         listener.close()
@@ -293,6 +333,33 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
         click.echo(json.dumps(outcome.result, indent=2, ensure_ascii=False))
     click.echo(_last_line(outcome), err=True)
     sys.exit(outcome.exit_code)
+
+
+def _terminal_prompt(ir: Any, timeout_s: float | None) -> Any:
+    """Ask a person on the terminal; the default answer, and silence past the timeout, is deny."""
+
+    def ask(step: str, action: Any, arguments: Any) -> tuple[bool, str | None]:
+        import select
+
+        click.echo("", err=True)
+        click.echo(f"approval needed for step `{step}`: action `{action.name}`", err=True)
+        if ir.description:
+            click.echo(f"  agent:     {ir.agent}: {ir.description}", err=True)
+        click.echo(f"  effect:    {action.effect}    risk: {action.risk}", err=True)
+        click.echo("  arguments: " + json.dumps(arguments, indent=2, ensure_ascii=False).replace("\n", "\n  "),
+                   err=True)
+        click.echo("approve? [y/N] ", err=True, nl=False)
+        if timeout_s is not None:
+            ready, _, _ = select.select([sys.stdin], [], [], timeout_s)
+            if not ready:
+                click.echo("\nno answer in time: denied", err=True)
+                return False, f"no answer within {timeout_s:g}s"
+        answer = sys.stdin.readline().strip().lower()
+        approved = answer in ("y", "yes")
+        click.echo("approved" if approved else "denied", err=True)
+        return approved, None
+
+    return ask
 
 
 def _load_for_run(path: str, exit_spec: int) -> Any:
@@ -331,6 +398,154 @@ def _last_line(outcome: Any) -> str:
     if outcome.status == "interrupted":
         return f"run {run_id} was interrupted{where}; no container is left; `specc show {run_id}` shows how far it got"
     return f"run {run_id} failed{where}: {outcome.reason}; `specc show {run_id}` shows the trace"
+
+
+def _paused_run(store: Any, run_id: str) -> Any:
+    from specc.runtime.engine import EXIT_USAGE
+    from specc.runtime.store import StoreError
+
+    try:
+        record = store.find(run_id)
+    except StoreError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if record is None:
+        _fail(f"no run `{run_id}` in `{store.path}` (`specc runs` lists them)", EXIT_USAGE)
+    return record
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--deny", is_flag=True, help="Refuse instead of approving.")
+@click.option("--reason", help="Why; recorded with the decision.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+def approve(run_id: str, deny: bool, reason: str | None, store_path: str | None) -> None:
+    """Approve (or --deny) the action a paused run waits for.
+
+    The decision is recorded with who and when, bound to the spec version,
+    the step and the exact arguments shown by `specc show RUN`; it applies to
+    nothing else and only once. `specc resume RUN` then continues the run.
+    """
+    from specc.runtime.engine import EXIT_USAGE, _user, expire_approval, pending_approval
+
+    store = _open_store(store_path)
+    with store:
+        record = _paused_run(store, run_id)
+        if record.status != "awaiting-approval":
+            _fail(f"run {record.id} is {record.status}, not awaiting approval", EXIT_USAGE)
+        if expire_approval(store, record.id):
+            _fail(f"the approval of run {record.id} timed out and counts as denied; `specc resume {record.id}` "
+                  "continues with the denial", EXIT_USAGE)
+        pending = pending_approval(store, record.id)
+        if pending is None:
+            _fail(f"run {record.id} has no pending approval", EXIT_USAGE)
+        store.append(record.id, "approval_decided", {
+            "digest": pending["digest"], "index": pending.get("index"), "step": pending.get("step"),
+            "action": pending.get("action"), "approved": not deny, "by": _user(), "reason": reason, "via": "cli"})
+    verdict = "denied" if deny else "approved"
+    click.echo(f"{verdict} `{pending.get('action')}` for run {record.id}; `specc resume {record.id}` continues it")
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--retry", "decision", flag_value="retry", help="Run the escalated step again.")
+@click.option("--abort", "decision", flag_value="abort", help="End the run as failed.")
+@click.option("--result", "result", metavar="JSON",
+              help="Supply the step's result yourself (checked against its contract).")
+@click.option("--reason", help="Why; recorded with the decision.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+def resolve(run_id: str, decision: str | None, result: str | None, reason: str | None,
+            store_path: str | None) -> None:
+    """Decide an escalated run: --retry, --abort, or --result JSON.
+
+    A result supplied by a person must meet the action's return contract and
+    is recorded as coming from a person. `specc resume RUN` then continues.
+    """
+    from specc.runtime.engine import EXIT_USAGE, _user
+    from specc.runtime.ir_loader import IRRejected, load_ir
+    from specc.runtime.values import ValueRejected, parse_json, validate
+
+    if (decision is None) == (result is None):
+        raise click.UsageError("give exactly one of --retry, --abort or --result JSON")
+    store = _open_store(store_path)
+    with store:
+        record = _paused_run(store, run_id)
+        if record.status != "escalated":
+            _fail(f"run {record.id} is {record.status}, not escalated", EXIT_USAGE)
+        finished = [e for e in store.events(record.id) if e.kind == "run_finished"]
+        index = finished[-1].data.get("index") if finished else None
+        if index is None:
+            _fail(f"run {record.id} escalated outside a step; only --abort applies", EXIT_USAGE) \
+                if decision != "abort" else None
+        value = None
+        if result is not None:
+            try:
+                ir = load_ir(record.ir.encode(), record.id)
+            except IRRejected as exc:
+                _fail(str(exc), EXIT_USAGE)
+            step = (ir.workflow or [])[int(index)] if index is not None else None
+            if step is None or step.action is None:
+                _fail("this escalation is on a `require`, which has no result; use --retry to go on or --abort",
+                      EXIT_USAGE)
+            try:
+                value = parse_json(result, "the result")
+                schema = ir.actions[step.action].output_schema
+                if schema is not None:
+                    validate(value, schema, "result")
+            except ValueRejected as exc:
+                _fail(f"refused: {exc}; the action's contract is unchanged by who supplies the result", EXIT_USAGE)
+        store.append(record.id, "escalation_resolved", {
+            "index": index, "decision": "result" if result is not None else decision, "result": value,
+            "by": _user(), "reason": reason, "source": "person"})
+    click.echo(f"recorded for run {record.id}; `specc resume {record.id}` continues it")
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+@click.option("--json", "as_json", is_flag=True, help="Stream events as JSON lines on stdout.")
+def resume(run_id: str, store_path: str | None, as_json: bool) -> None:
+    """Continue a paused, interrupted or crashed run from the store.
+
+    Finished steps keep their results. An attempt whose outcome was never
+    recorded runs again only if its action is idempotent; otherwise the run
+    escalates to a person. Budgets carry over; time paused is not counted.
+    """
+    from specc.runtime.engine import EXIT_USAGE, Engine, expire_approval, load_state
+    from specc.runtime.ir_loader import IRRejected, load_ir
+    from specc.runtime.sandbox import Sandbox
+
+    store = _open_store(store_path)
+    record = _paused_run(store, run_id)
+    if record.status in ("succeeded", "failed"):
+        store.close()
+        _fail(f"run {record.id} already {record.status}; nothing to resume", EXIT_USAGE)
+    if record.status == "running" and _owner_alive(record.owner):
+        store.close()
+        _fail(f"run {record.id} is still running (process {record.owner})", EXIT_USAGE)
+    try:
+        ir = load_ir(record.ir.encode(), record.id)
+    except IRRejected as exc:
+        store.close()
+        _fail(str(exc), EXIT_USAGE)
+    if record.status == "awaiting-approval":
+        expire_approval(store, record.id)
+    engine = Engine(ir, store, Sandbox(), run_id=record.id, state=load_state(store, record.id))
+    _execute(engine, record.input, as_json=as_json, resumed=True)
+
+
+def _owner_alive(owner_label: str) -> bool:
+    import socket
+
+    host, _, pid = owner_label.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @main.command()
@@ -411,7 +626,8 @@ def _summarise(kind: str, data: dict[str, Any]) -> str:
         return (f"{data.get('step')}: {data.get('action')} attempt {data.get('attempt')} -> {data.get('kind')} "
                 f"({data.get('duration_s')}s, exit {data.get('exit_code')}) {data.get('detail', '')}")
     if kind == "attempt_intent":
-        return f"{data.get('step')}: {data.get('action')} attempt {data.get('attempt')} args {json.dumps(data.get('arguments'))}"
+        arguments = json.dumps(data.get("arguments"), ensure_ascii=False)
+        return f"{data.get('step')}: {data.get('action')} attempt {data.get('attempt')} args {arguments}"
     if kind == "handler":
         return f"on {data.get('kind')}: {data.get('strategy')} {data.get('reason') or ''}".rstrip()
     if kind == "connection":
