@@ -145,6 +145,12 @@ class Engine:
             validate(value, self.ir.input_schema, "input")
         elif value not in ({}, None):
             raise ValueRejected("the agent declares no `input`, so the input must be `{}`")
+        if self.ir.input_schema is not None and isinstance(value, dict):
+            mounts = {m.name: (m.source, m.target) for a in self.ir.actions.values() for m in a.mounts}
+            wanted = {str(p.get("x-specc-under")) for p in self.ir.input_schema.get("properties", {}).values()
+                      if isinstance(p, dict) and p.get("x-specc-under")}
+            if wanted <= set(mounts):
+                resolve_paths(value, self.ir.input_schema, mounts, "input")
         if self.ir.workflow is None:
             raise ValueRejected("this agent has a planner, which `specc run` does not support yet; "
                                 "only agents with a `workflow` run")
@@ -448,7 +454,11 @@ class Engine:
 
     def _classify(self, action: ActionIR, result: AttemptResult) -> tuple[str, str, Any]:
         if result.kind != "ok":
-            return result.kind, result.detail, None
+            detail = result.detail
+            said = _last_line(result.stderr)
+            if said and result.kind in ("error", "uncertain", "crash"):
+                detail = f"{detail}; the tool said: {said}"
+            return result.kind, detail, None
         try:
             value = parse_json(result.stdout, "the tool's stdout", limit=action.limits.output_bytes)
         except ValueRejected as exc:
@@ -544,6 +554,12 @@ def _backoff(strategy: StrategyIR, index: int) -> float:
     low, high = strategy.backoff_min_ms / 1000, strategy.backoff_max_ms / 1000
     ceiling = min(high, low * (2**index))
     return random.uniform(low, max(low, ceiling))
+
+
+def _last_line(data: bytes) -> str:
+    """The tool's last words on stderr, for the person reading the outcome."""
+    lines = [line.strip() for line in data[-4096:].decode("utf-8", errors="replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def _clip(data: bytes) -> str:

@@ -116,10 +116,10 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, explain_reliability: b
         colour = use_colour(sys.stdout)
         rendered = text(diagnostics, sources, colour)
         if rendered:
-            click.echo(rendered)
+            click.echo(rendered, color=colour)
         for table_text in tables:
             click.echo(table_text)
-        click.echo(summary(diagnostics, len(files), colour))
+        click.echo(summary(diagnostics, len(files), colour), color=colour)
     failed = any(d.severity is Severity.ERROR for d in diagnostics)
     sys.exit(EXIT_ERRORS if failed else EXIT_OK)
 
