@@ -131,6 +131,8 @@ class Engine:
         self.state = state or ResumeState()
         self.egress = egress
         self.approval_timeout_s: float | None = None
+        #: keyword arguments for the run's `Egress` (an upstream network, trusted private networks)
+        self.egress_options: dict[str, Any] = {}
         #: asks a person on a terminal; None means pause and wait for `specc approve`
         self.prompt: Callable[[str, ActionIR, dict[str, Any]], tuple[bool, str | None]] | None = None
         self.budget = _Budget(ir.limits["steps"], ir.limits["wall_ms"] / 1000 - self.state.wall_used_s,

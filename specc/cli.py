@@ -234,8 +234,12 @@ def _fail(message: str, code: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Stream events as JSON lines on stdout instead of progress.")
 @click.option("--approval-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="An approval nobody decides within this many seconds counts as denied.")
+@click.option("--egress-network", metavar="NAME",
+              help="An existing Docker network the egress proxies reach declared hosts through.")
+@click.option("--trust-network", "trusted", multiple=True, metavar="CIDR",
+              help="Private addresses (e.g. 10.20.0.0/16) the declared hosts may resolve to; repeatable.")
 def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_json: bool,
-        approval_timeout: float | None) -> None:
+        approval_timeout: float | None, egress_network: str | None, trusted: tuple[str, ...]) -> None:
     """Run an agent's workflow, each action in its own hardened container.
 
     SPEC_OR_IR is an `.agent` file (compiled first; refused if it has errors) or
@@ -261,6 +265,14 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
     store = _open_store(store_path)
     engine = Engine(ir, store, Sandbox())
     engine.approval_timeout_s = approval_timeout
+    import ipaddress
+
+    for cidr in trusted:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise click.BadParameter(f"`{cidr}` is not a network such as 10.20.0.0/16", param_hint="--trust-network")
+    engine.egress_options = {"upstream": egress_network, "trusted_networks": trusted}
     try:
         value = engine.preflight(raw)
     except ValueRejected as exc:
@@ -315,7 +327,7 @@ def _execute(engine: Any, value: Any, *, as_json: bool, resumed: bool) -> None:
         if needs_egress:
             from specc.runtime.egress import Egress
 
-            with Egress(engine.run_id, sandbox.client,
+            with Egress(engine.run_id, sandbox.client, **engine.egress_options,
                         on_event=lambda e: engine._event("connection", dataclasses.asdict(e))) as egress:
                 engine.egress = egress
                 outcome = engine.run(value, resumed=resumed)
