@@ -271,7 +271,8 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
-            raise click.BadParameter(f"`{cidr}` is not a network such as 10.20.0.0/16", param_hint="--trust-network")
+            raise click.BadParameter(f"`{cidr}` is not a network such as 10.20.0.0/16",
+                                     param_hint="--trust-network") from None
     engine.egress_options = {"upstream": egress_network, "trusted_networks": trusted}
     try:
         value = engine.preflight(raw)
