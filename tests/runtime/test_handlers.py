@@ -75,7 +75,7 @@ def test_flaky_tool_succeeds_on_the_third_attempt_with_backoff_recorded(tmp_path
     # the engine really waited: each retry starts at least its backoff after the failure
     outcomes = run.of("attempt_outcome", action="flaky")
     intents = run.of("attempt_intent", action="flaky")
-    for retry, failed, next_intent in zip(retries, outcomes, intents[1:]):
+    for retry, failed, next_intent in zip(retries, outcomes[:2], intents[1:], strict=True):
         assert next_intent["at"] - failed["at"] >= retry["backoff_s"] - 0.01
 
     # the store has the same decisions, and the run is listed as succeeded
