@@ -261,6 +261,9 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
     from specc.runtime.values import ValueRejected
 
     ir = _load_for_run(spec_or_ir, EXIT_SPEC)
+    if ir.workflow is None:
+        what = "a `planner`, which `specc run` does not support yet" if ir.planner else "no `workflow`"
+        _fail(f"agent `{ir.agent}` has {what}; only agents with a `workflow` run (nothing was run)", EXIT_USAGE)
     raw = _read_input(input_value)
     store = _open_store(store_path)
     engine = Engine(ir, store, Sandbox())
