@@ -1,0 +1,345 @@
+"""Crash safety through the real `specc run`: SIGKILL at every boundary of an attempt, then `specc resume`.
+
+The agent has three steps: `a` reads a file (effect read), `b` appends one line to `ledger/log.txt`
+on a read-write mount (effect write, NOT idempotent), `c` computes from b's result (effect read).
+The process is killed at one boundary of one attempt (attempts are numbered across the run: a is 1,
+b is 2, c is 3) with `SPECC_FAULT=<point>:<attempt>`, or, for "during", by the test while b's (or
+c's) container runs. Then `specc resume` must keep every finished step's result (a's tool is not
+run again), re-run an idempotent step, and escalate instead of silently re-running `b`: the ledger
+never has two lines. No container of the run is left afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import SPECC, agent_text, containers, run_statuses, show_json, specc, specc_env, write_agent
+
+pytestmark = pytest.mark.usefixtures("docker_client")
+
+TYPES = "type Doc {\n text: string\n}\ntype Line {\n n: int\n}"
+
+ACTIONS = """action a(file: path under "./data") -> Doc {
+run "python3" "/tools/a.py"
+mount "./data"
+mount "./tools"
+effect read
+}
+action b(doc: Doc, pause: int) -> Line {
+run "python3" "/tools/b.py"
+mount "./ledger"
+mount "./tools"
+effect write
+risk low
+}
+action c(line: Line, pause: int) -> Line {
+run "python3" "/tools/c.py"
+mount "./tools"
+effect read
+}"""
+
+WORKFLOW = """doc = a(file: input.file)
+line = b(doc: doc, pause: input.pause_b)
+out = c(line: line, pause: input.pause_c)
+return out"""
+
+TOOLS = {
+    "a.py": 'print(json.dumps({"text": open(args["file"]).read().strip()}))\n',
+    # appends first, then (optionally) sleeps: a kill during the sleep leaves the effect behind
+    "b.py": """
+with open("/mnt/ledger/log.txt", "a") as f:
+    f.write(args["doc"]["text"] + "\\n")
+    f.flush()
+    os.fsync(f.fileno())
+n = sum(1 for _ in open("/mnt/ledger/log.txt"))
+time.sleep(args["pause"])
+print(json.dumps({"n": n}))
+""",
+    "c.py": 'time.sleep(args["pause"])\nprint(json.dumps({"n": args["line"]["n"] + 100}))\n',
+}
+
+
+@dataclass
+class Crash:
+    """One killed run: where it lives and what it was started with."""
+
+    root: Path
+    store: Path
+    run_id: str
+
+    @property
+    def ledger(self) -> list[str]:
+        log = self.root / "ledger" / "log.txt"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def intents(self, action: str) -> int:
+        """How many attempts of `action` the store recorded an intent for, over the whole run."""
+        events = show_json(self.store, self.run_id)["events"]
+        return len([e for e in events if e["kind"] == "attempt_intent" and e.get("action") == action])
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(show_json(self.store, self.run_id)["events"])
+
+    def status(self) -> str:
+        return run_statuses(self.store)[self.run_id]
+
+    def resume(self) -> subprocess.CompletedProcess[str]:
+        return specc("resume", self.run_id, "--store", str(self.store), timeout=180)
+
+    def resolve(self, *how: str) -> subprocess.CompletedProcess[str]:
+        return specc("resolve", self.run_id, *how, "--store", str(self.store))
+
+
+def _spec(root: Path) -> Path:
+    text = agent_text(
+        mounts=['mount "./data" read_only', 'mount "./ledger" read_write'],
+        types=TYPES,
+        input_block='file: path under "./data"\npause_b: int(0..30)\npause_c: int(0..30)',
+        output="Line",
+        actions=ACTIONS,
+        workflow=WORKFLOW,
+    )
+    spec = write_agent(root, text, TOOLS, folders={"data": 0o755, "ledger": 0o777})
+    (root / "data" / "doc.txt").write_text("entry one\n")
+    (root / "data" / "doc.txt").chmod(0o644)
+    return spec
+
+
+def _only_run(store: Path) -> str:
+    statuses = run_statuses(store)
+    assert len(statuses) == 1, statuses
+    return next(iter(statuses))
+
+
+def _start(root: Path, *, fault: str | None = None, pause_b: int = 0, pause_c: int = 0) -> subprocess.Popen[bytes]:
+    spec = _spec(root)
+    value = {"file": "doc.txt", "pause_b": pause_b, "pause_c": pause_c}
+    out = open(root / "run.out", "wb")  # noqa: SIM115 - closed by the child's exit; the test reads the files
+    err = open(root / "run.err", "wb")  # noqa: SIM115
+    env = specc_env({"SPECC_FAULT": fault} if fault else None)
+    proc = subprocess.Popen([*SPECC, "run", str(spec), "--store", str(root / "runs.db"), "--input", json.dumps(value),
+                             "--json"], stdout=out, stderr=err, env=env, cwd=str(root))
+    out.close()
+    err.close()
+    return proc
+
+
+def _describe(root: Path) -> str:
+    return (f"--- stdout\n{(root / 'run.out').read_text()[-3000:]}\n"
+            f"--- stderr\n{(root / 'run.err').read_text()[-3000:]}")
+
+
+def _assert_killed(proc: subprocess.Popen[bytes], root: Path) -> None:
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"`specc run` was not killed at its fault point:\n{_describe(root)}") from None
+    assert proc.returncode == -signal.SIGKILL, f"exit {proc.returncode}, not SIGKILL:\n{_describe(root)}"
+
+
+def _crash_at_fault(root: Path, fault: str) -> Crash:
+    proc = _start(root, fault=fault)
+    _assert_killed(proc, root)
+    return _after_kill(root)
+
+
+def _crash_during(root: Path, step: str) -> Crash:
+    """Start a run whose `step` tool sleeps, kill -9 the `specc run` process while that container runs."""
+    proc = _start(root, pause_b=20 if step == "b" else 0, pause_c=20 if step == "c" else 0)
+    store = root / "runs.db"
+    deadline = time.monotonic() + 90
+    run_id = None
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"`specc run` ended before the kill:\n{_describe(root)}"
+            if store.exists() and run_id is None:
+                statuses = run_statuses(store)
+                run_id = next(iter(statuses), None)
+            if run_id is not None:
+                events = show_json(store, run_id)["events"]
+                started = [e for e in events if e["kind"] == "attempt_intent" and e.get("action") == step]
+                running = containers(f"specc.run_id={run_id}")
+                appended = step != "b" or (root / "ledger" / "log.txt").exists()
+                if started and running and appended:
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the `{step}` container never ran:\n{_describe(root)}")
+        os.kill(proc.pid, signal.SIGKILL)
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        raise
+    _assert_killed(proc, root)
+    crash = _after_kill(root)
+    # the kill left the tool's container behind: only a later command can reap it
+    assert containers(f"specc.run_id={crash.run_id}"), "expected the killed run's container to be left over"
+    return crash
+
+
+def _after_kill(root: Path) -> Crash:
+    store = root / "runs.db"
+    run_id = _only_run(store)
+    crash = Crash(root, store, run_id)
+    assert crash.status() == "running", "a killed run must still be listed as running (it never finished)"
+    events = crash.events()
+    assert not [e for e in events if e["kind"] == "run_finished"], events
+    return crash
+
+
+def _no_container_left(crash: Crash) -> None:
+    left = containers(f"specc.run_id={crash.run_id}")
+    assert not left, f"containers of run {crash.run_id} left on the engine: {left}"
+
+
+def _assert_a_kept(crash: Crash) -> None:
+    """a finished before every kill: the resume reuses its result, its tool never runs again."""
+    assert crash.intents("a") == 1
+    reused = [e for e in crash.events() if e["kind"] == "step_reused" and e.get("action") == "a"]
+    assert reused, "the resume did not reuse a's recorded result"
+
+
+def _assert_verifies(crash: Crash) -> None:
+    done = specc("show", crash.run_id, "--store", str(crash.store), "--verify")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _result(crash: Crash) -> Any:
+    return show_json(crash.store, crash.run_id)["result"]
+
+
+# --- b: not idempotent ---------------------------------------------------------------------------
+
+
+def test_killed_before_b_intent_resume_runs_b_once(tmp_path: Path) -> None:
+    crash = _crash_at_fault(tmp_path, "before_intent:2")
+    assert crash.ledger == [] and crash.intents("b") == 0
+
+    done = crash.resume()
+
+    assert done.returncode == 0, done.stderr
+    assert crash.ledger == ["entry one"], "b must run exactly once"
+    assert crash.intents("b") == 1 and crash.intents("c") == 1
+    assert _result(crash) == {"n": 101}
+    assert crash.status() == "succeeded"
+    _assert_a_kept(crash)
+    _assert_verifies(crash)
+    _no_container_left(crash)
+
+
+def test_killed_after_b_intent_escalates_then_retry_runs_b_once(tmp_path: Path) -> None:
+    crash = _crash_at_fault(tmp_path, "after_intent:2")
+    assert crash.ledger == [] and crash.intents("b") == 1
+
+    paused = crash.resume()
+
+    assert paused.returncode == 3, paused.stderr
+    last = paused.stderr.strip().splitlines()[-1]
+    assert "`b`" in last and "resolve" in last, last
+    assert crash.ledger == [], "b was re-run silently"
+    assert crash.status() == "escalated"
+    _no_container_left(crash)
+
+    # the person checked: nothing happened, so b may run again
+    decided = crash.resolve("--retry", "--reason", "the ledger has no line")
+    assert decided.returncode == 0, decided.stderr
+    done = crash.resume()
+
+    assert done.returncode == 0, done.stderr
+    assert crash.ledger == ["entry one"]
+    assert crash.intents("b") == 2  # the cut-off intent and the retried attempt
+    assert _result(crash) == {"n": 101}
+    assert crash.status() == "succeeded"
+    _assert_a_kept(crash)
+    _assert_verifies(crash)
+    _no_container_left(crash)
+
+
+def test_killed_while_b_runs_escalates_and_a_person_supplies_the_result(tmp_path: Path) -> None:
+    crash = _crash_during(tmp_path, "b")
+    assert crash.ledger == ["entry one"] and crash.intents("b") == 1
+
+    paused = crash.resume()
+
+    assert paused.returncode == 3, paused.stderr
+    assert "`b`" in paused.stderr.strip().splitlines()[-1]
+    assert crash.status() == "escalated"
+    _no_container_left(crash)  # the resume reaped the container the kill left
+    assert crash.ledger == ["entry one"], "b was re-run silently"
+
+    # the line is in the ledger: the person supplies b's result instead of running it again
+    decided = crash.resolve("--result", '{"n": 1}', "--reason", "the line is there")
+    assert decided.returncode == 0, decided.stderr
+    done = crash.resume()
+
+    assert done.returncode == 0, done.stderr
+    assert crash.ledger == ["entry one"]
+    assert crash.intents("b") == 1
+    assert _result(crash) == {"n": 101}
+    finished = [e for e in crash.events() if e["kind"] == "step_finished" and e.get("action") == "b"]
+    assert finished and finished[-1].get("source") == "person" and finished[-1]["result"] == {"n": 1}, finished
+    _assert_a_kept(crash)
+    _assert_verifies(crash)
+    _no_container_left(crash)
+
+
+def test_killed_after_b_tool_escalates_and_a_person_aborts(tmp_path: Path) -> None:
+    crash = _crash_at_fault(tmp_path, "after_tool:2")
+    assert crash.ledger == ["entry one"] and crash.intents("b") == 1
+    assert not [e for e in crash.events() if e["kind"] == "attempt_outcome" and e.get("action") == "b"]
+    _no_container_left(crash)  # the tool ended and its container was removed before the kill
+
+    paused = crash.resume()
+
+    assert paused.returncode == 3, paused.stderr
+    assert "`b`" in paused.stderr.strip().splitlines()[-1]
+    assert crash.ledger == ["entry one"], "b was re-run silently"
+    assert crash.status() == "escalated"
+
+    decided = crash.resolve("--abort", "--reason", "will fix by hand")
+    assert decided.returncode == 0, decided.stderr
+    done = crash.resume()
+
+    assert done.returncode == 1, done.stderr
+    assert crash.status() == "failed"
+    assert crash.ledger == ["entry one"]
+    assert crash.intents("b") == 1 and crash.intents("c") == 0
+    _assert_a_kept(crash)
+    _assert_verifies(crash)
+    _no_container_left(crash)
+
+
+# --- c: idempotent (effect read) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("boundary", ["before_intent", "after_intent", "during", "after_tool"])
+def test_killed_around_c_resume_reruns_c_and_keeps_b(tmp_path: Path, boundary: str) -> None:
+    crash = _crash_during(tmp_path, "c") if boundary == "during" else _crash_at_fault(tmp_path, f"{boundary}:3")
+    assert crash.ledger == ["entry one"]
+    before = crash.intents("c")
+    assert before == (0 if boundary == "before_intent" else 1)
+
+    done = crash.resume()
+
+    assert done.returncode == 0, done.stderr
+    assert crash.status() == "succeeded"
+    assert _result(crash) == {"n": 101}
+    assert crash.ledger == ["entry one"], "b ran again"
+    assert crash.intents("b") == 1
+    assert crash.intents("c") == before + 1
+    reused = [e for e in crash.events() if e["kind"] == "step_reused" and e.get("action") == "b"]
+    assert reused, "the resume did not reuse b's recorded result"
+    _assert_a_kept(crash)
+    _assert_verifies(crash)
+    _no_container_left(crash)
