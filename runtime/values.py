@@ -27,8 +27,17 @@ class ValueRejected(Exception):
     """A value breaks a rule; the message names the field and the rule."""
 
 
+class _Refused:
+    """Stands in for a value `parse_json` refuses, so that the refusal can name the field it is in."""
+
+    __slots__ = ("rule",)
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+
+
 def parse_json(text: str | bytes, what: str, limit: int = MAX_JSON_BYTES) -> Any:
-    """Parse one JSON value strictly."""
+    """Parse one JSON value strictly; the refusal names the field (`the input at `a.b[2]``)."""
     size = len(text)
     if size > limit:
         raise ValueRejected(f"{what} is {size:,} bytes, more than the {limit:,} bytes allowed")
@@ -38,65 +47,71 @@ def parse_json(text: str | bytes, what: str, limit: int = MAX_JSON_BYTES) -> Any
         except UnicodeDecodeError as exc:
             raise ValueRejected(f"{what} is not UTF-8 (byte {exc.start})") from None
 
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    def pairs(items: list[tuple[str, Any]]) -> Any:
         result: dict[str, Any] = {}
         for key, value in items:
             if key in result:
-                raise ValueRejected(f"{what} has the key `{key}` twice")
+                return _Refused(f"has the key `{key}` twice")
             result[key] = value
         return result
 
     def constant(name: str) -> Any:
-        raise ValueRejected(f"{what} contains `{name}`, which is not a JSON number")
+        return _Refused(f"is `{name}`, which is not a JSON number")
 
-    def integer(digits: str) -> int:
-        if len(digits.lstrip("-")) > MAX_INT_DIGITS:
-            raise ValueRejected(f"{what} has an integer of {len(digits.lstrip('-')):,} digits, more than "
-                                f"the {MAX_INT_DIGITS} allowed")
+    def integer(digits: str) -> Any:
+        count = len(digits.lstrip("-"))
+        if count > MAX_INT_DIGITS:
+            return _Refused(f"is an integer of {count:,} digits, more than the {MAX_INT_DIGITS} allowed")
         return int(digits)
 
-    def number(digits: str) -> float:
+    def number(digits: str) -> Any:
         value = float(digits)
         if value in (float("inf"), float("-inf")):
-            raise ValueRejected(f"{what} has the number `{digits[:30]}`, too large to represent")
+            return _Refused(f"is the number `{digits[:30]}`, too large to represent")
         return value
 
     try:
         value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant, parse_int=integer,
                            parse_float=number)
-    except ValueRejected:
-        raise
     except RecursionError:
         raise ValueRejected(f"{what} nests too deeply") from None
     except ValueError as exc:
         raise ValueRejected(f"{what} is not valid JSON: {exc}") from None
-    _check_text(value, what, 0)
+    _check_text(value, what, "", 0)
     return value
 
 
-def _check_text(value: Any, where: str, depth: int) -> None:
+def _check_text(value: Any, what: str, path: str, depth: int) -> None:
+    where = f"{what} at `{path.lstrip('.')}`" if path else what
     if depth > MAX_JSON_DEPTH:
-        raise ValueRejected(f"{where} nests deeper than {MAX_JSON_DEPTH} levels")
+        raise ValueRejected(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, _Refused):
+        raise ValueRejected(f"{where} {value.rule}")
     if isinstance(value, str):
         try:
             value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueRejected(f"{where} has a string with a lone surrogate (`\\u{ord(value[0]):04x}`...), "
+        except UnicodeEncodeError as exc:
+            raise ValueRejected(f"{where} has a string with a lone surrogate (`\\u{ord(value[exc.start]):04x}`), "
                                 "which is not valid Unicode") from None
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_text(key, where, depth + 1)
-            _check_text(item, f"{where}.{key}", depth + 1)
+            _check_text(key, what, path, depth + 1)
+            _check_text(item, what, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_text(item, f"{where}[{index}]", depth + 1)
+            _check_text(item, what, f"{path}[{index}]", depth + 1)
 
 
 @functools.lru_cache(maxsize=256)
 def _validator(schema_text: str) -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(json.loads(schema_text))
+    # An `int` is a JSON integer written without a fraction: JSON Schema would accept `1.0`, which
+    # reaches the tool as a float.
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    strict = validators.extend(Draft202012Validator, type_checker=checker)
+    return strict(json.loads(schema_text))
 
 
 def validate(value: Any, schema: Mapping[str, Any], what: str) -> None:
@@ -125,7 +140,8 @@ def _rule(error: Any) -> str:
     if kind == "type":
         return f"must be of type `{error.validator_value}`, found {_show(error.instance)}"
     if kind == "enum":
-        return f"must be one of {', '.join(json.dumps(v) for v in error.validator_value)}, found {_show(error.instance)}"
+        allowed = ", ".join(json.dumps(v) for v in error.validator_value)
+        return f"must be one of {allowed}, found {_show(error.instance)}"
     return f"breaks the rule `{kind}`: {message}"
 
 
