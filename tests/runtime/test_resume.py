@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 from helpers import SPECC, agent_text, containers, run_statuses, show_json, specc, specc_env, write_agent
 
+from specc.runtime.store import RunStore
+
 pytestmark = pytest.mark.usefixtures("docker_client")
 
 TYPES = "type Doc {\n text: string\n}\ntype Line {\n n: int\n}"
@@ -83,10 +85,16 @@ class Crash:
     def intents(self, action: str) -> int:
         """How many attempts of `action` the store recorded an intent for, over the whole run."""
         events = show_json(self.store, self.run_id)["events"]
-        return len([e for e in events if e["kind"] == "attempt_intent" and e.get("action") == action])
+        counted = len([e for e in events if e["kind"] == "attempt_intent" and e.get("action") == action])
+        assert counted == len(self.events("attempt_intent", action=action)), "`specc show --json` and the store differ"
+        return counted
 
-    def events(self) -> list[dict[str, Any]]:
-        return list(show_json(self.store, self.run_id)["events"])
+    def events(self, kind: str | None = None, **match: Any) -> list[dict[str, Any]]:
+        """Events from the store: each event's data, with its type under `event`."""
+        with RunStore(str(self.store)) as runs:
+            found = [{**e.data, "event": e.kind} for e in runs.events(self.run_id)]
+        return [e for e in found if (kind is None or e["event"] == kind)
+                and all(e.get(k) == v for k, v in match.items())]
 
     def status(self) -> str:
         return run_statuses(self.store)[self.run_id]
@@ -193,8 +201,7 @@ def _after_kill(root: Path) -> Crash:
     run_id = _only_run(store)
     crash = Crash(root, store, run_id)
     assert crash.status() == "running", "a killed run must still be listed as running (it never finished)"
-    events = crash.events()
-    assert not [e for e in events if e["kind"] == "run_finished"], events
+    assert not crash.events("run_finished"), crash.events()
     return crash
 
 
@@ -206,8 +213,18 @@ def _no_container_left(crash: Crash) -> None:
 def _assert_a_kept(crash: Crash) -> None:
     """a finished before every kill: the resume reuses its result, its tool never runs again."""
     assert crash.intents("a") == 1
-    reused = [e for e in crash.events() if e["kind"] == "step_reused" and e.get("action") == "a"]
+    reused = crash.events("step_reused", action="a")
     assert reused, "the resume did not reuse a's recorded result"
+
+
+def _assert_escalated_on_b(crash: Crash, paused: subprocess.CompletedProcess[str]) -> None:
+    """The resume stopped at b (exit 3, the last line names it and the command that decides) and ran nothing."""
+    assert paused.returncode == 3, paused.stderr
+    last = paused.stderr.strip().splitlines()[-1]
+    assert "`b`" in last and f"specc resolve {crash.run_id}" in last, last
+    assert crash.status() == "escalated"
+    assert crash.events("handler", action="b", strategy="escalate"), crash.events("handler")
+    assert crash.intents("c") == 0
 
 
 def _assert_verifies(crash: Crash) -> None:
@@ -244,11 +261,8 @@ def test_killed_after_b_intent_escalates_then_retry_runs_b_once(tmp_path: Path) 
 
     paused = crash.resume()
 
-    assert paused.returncode == 3, paused.stderr
-    last = paused.stderr.strip().splitlines()[-1]
-    assert "`b`" in last and "resolve" in last, last
+    _assert_escalated_on_b(crash, paused)
     assert crash.ledger == [], "b was re-run silently"
-    assert crash.status() == "escalated"
     _no_container_left(crash)
 
     # the person checked: nothing happened, so b may run again
@@ -272,9 +286,7 @@ def test_killed_while_b_runs_escalates_and_a_person_supplies_the_result(tmp_path
 
     paused = crash.resume()
 
-    assert paused.returncode == 3, paused.stderr
-    assert "`b`" in paused.stderr.strip().splitlines()[-1]
-    assert crash.status() == "escalated"
+    _assert_escalated_on_b(crash, paused)
     _no_container_left(crash)  # the resume reaped the container the kill left
     assert crash.ledger == ["entry one"], "b was re-run silently"
 
@@ -287,7 +299,7 @@ def test_killed_while_b_runs_escalates_and_a_person_supplies_the_result(tmp_path
     assert crash.ledger == ["entry one"]
     assert crash.intents("b") == 1
     assert _result(crash) == {"n": 101}
-    finished = [e for e in crash.events() if e["kind"] == "step_finished" and e.get("action") == "b"]
+    finished = crash.events("step_finished", action="b")
     assert finished and finished[-1].get("source") == "person" and finished[-1]["result"] == {"n": 1}, finished
     _assert_a_kept(crash)
     _assert_verifies(crash)
@@ -297,15 +309,13 @@ def test_killed_while_b_runs_escalates_and_a_person_supplies_the_result(tmp_path
 def test_killed_after_b_tool_escalates_and_a_person_aborts(tmp_path: Path) -> None:
     crash = _crash_at_fault(tmp_path, "after_tool:2")
     assert crash.ledger == ["entry one"] and crash.intents("b") == 1
-    assert not [e for e in crash.events() if e["kind"] == "attempt_outcome" and e.get("action") == "b"]
+    assert crash.events("attempt_intent", action="b") and not crash.events("attempt_outcome", action="b")
     _no_container_left(crash)  # the tool ended and its container was removed before the kill
 
     paused = crash.resume()
 
-    assert paused.returncode == 3, paused.stderr
-    assert "`b`" in paused.stderr.strip().splitlines()[-1]
+    _assert_escalated_on_b(crash, paused)
     assert crash.ledger == ["entry one"], "b was re-run silently"
-    assert crash.status() == "escalated"
 
     decided = crash.resolve("--abort", "--reason", "will fix by hand")
     assert decided.returncode == 0, decided.stderr
@@ -338,7 +348,7 @@ def test_killed_around_c_resume_reruns_c_and_keeps_b(tmp_path: Path, boundary: s
     assert crash.ledger == ["entry one"], "b ran again"
     assert crash.intents("b") == 1
     assert crash.intents("c") == before + 1
-    reused = [e for e in crash.events() if e["kind"] == "step_reused" and e.get("action") == "b"]
+    reused = crash.events("step_reused", action="b")
     assert reused, "the resume did not reuse b's recorded result"
     _assert_a_kept(crash)
     _assert_verifies(crash)
