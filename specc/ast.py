@@ -1,13 +1,13 @@
 """The typed syntax tree of an `.agent` file.
 
 Every node carries the `Span` of the text it came from, so any pass can point at it. Nodes are
-pydantic models built by `specc.lowering` with `model_construct` (the lowering is trusted), which
-keeps parsing fast; they validate normally when built by hand.
+pydantic models; the lowering, whose input is trusted, builds them with `build` and `span`, which
+skip validation and cost a quarter of `model_construct`. Built by hand, they validate normally.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -113,6 +113,7 @@ class Strategy(Node):
 
     kind: Literal["retry", "fallback", "escalate", "abort"]
     count: int = 0
+    count_span: Span | None = None
     backoff_min_ms: int | None = None
     backoff_max_ms: int | None = None
     backoff_span: Span | None = None
@@ -144,6 +145,7 @@ class Setting(Node):
 
     key: str
     value: str | int | float
+    value_span: Span | None = None  # the value alone, where a bad value is pointed at
 
 
 class ActionMount(Node):
@@ -262,3 +264,56 @@ class Agent(Node):
     workflow: Workflow | None = None
     planner: Planner | None = None
     handlers: list[Handler] = []
+
+
+# --- building without validation -----------------------------------------------------------------
+
+N = TypeVar("N", bound=BaseModel)
+
+_new = object.__new__
+_set = object.__setattr__
+#: Per node class: its defaults (lists are copied per node) and the names of all its fields.
+_SHAPES: dict[type[BaseModel], tuple[dict[str, Any], tuple[str, ...], set[str]]] = {}
+
+
+def _shape(cls: type[BaseModel]) -> tuple[dict[str, Any], tuple[str, ...], set[str]]:
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        defaults = {k: f.default for k, f in cls.model_fields.items() if not f.is_required()}
+        lists = tuple(k for k, v in defaults.items() if isinstance(v, list))
+        shape = _SHAPES[cls] = (defaults, lists, set(cls.model_fields))
+    return shape
+
+
+def build(cls: type[N], **fields: Any) -> N:
+    """A node of `cls` from trusted values, as `model_construct` would make it (every field set,
+    defaults filled in, mutable defaults fresh), without validation and at a quarter of its cost.
+
+    The node's `model_fields_set` is shared by every node of its class: it names every field, and
+    pydantic copies it before changing it (`model_copy`), so nothing may mutate it in place.
+    """
+    defaults, lists, names = _shape(cls)
+    values = {**defaults, **fields}
+    for key in lists:
+        if key not in fields:
+            values[key] = []
+    node = _new(cls)
+    _set(node, "__dict__", values)
+    _set(node, "__pydantic_fields_set__", names)
+    _set(node, "__pydantic_extra__", None)
+    _set(node, "__pydantic_private__", None)
+    return node
+
+
+_SPAN_FIELDS = set(Span.model_fields)
+
+
+def span(line: int, column: int, end_line: int, end_column: int, start: int = 0, end: int = 0) -> Span:
+    """A `Span` from trusted values: `build` for the node the lowering makes most often."""
+    node = _new(Span)
+    _set(node, "__dict__", {"line": line, "column": column, "end_line": end_line, "end_column": end_column,
+                            "start": start, "end": end})
+    _set(node, "__pydantic_fields_set__", _SPAN_FIELDS)
+    _set(node, "__pydantic_extra__", None)
+    _set(node, "__pydantic_private__", None)
+    return node

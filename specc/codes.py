@@ -128,6 +128,7 @@ EMPTY_FILE: Final = Message(SYNTAX, "the file is empty", "an agent starts with `
 BAD_ESCAPE: Final = Message(
     SYNTAX, "unknown escape `{escape}` in a string", "the escapes are `\\\"`, `\\\\`, `\\n`, `\\t` and `\\uXXXX`"
 )
+BAD_CODE_POINT: Final = Message(SYNTAX, "escape `{escape}` stands for {what}, which a string may not hold", "{why}")
 TOO_DEEP: Final = Message(
     SYNTAX, "expression nested deeper than {limit} levels", "split the expression into simpler ones"
 )
@@ -142,6 +143,9 @@ NOT_UTF8: Final = Message(
     ENCODING, "the file is not valid UTF-8 (byte 0x{byte:02x} at offset {offset})", "save the file as UTF-8"
 )
 NUL_BYTE: Final = Message(ENCODING, "the file contains a NUL byte", "a spec is plain UTF-8 text")
+NOT_UTF8_TEXT: Final = Message(
+    ENCODING, "the text holds the lone surrogate U+{point:04X}, which is not UTF-8", "a spec is plain UTF-8 text"
+)
 # names
 UNDEFINED_TYPE: Final = Message(UNDEFINED_NAME, "type `{name}` is not declared")
 UNDEFINED_ACTION: Final = Message(UNDEFINED_NAME, "action `{name}` is not declared")
@@ -161,6 +165,9 @@ DUPLICATE_ACTION: Final = Message(DUPLICATE_DEFINITION, "action `{name}` is decl
 DUPLICATE_FIELD: Final = Message(DUPLICATE_DEFINITION, "field `{name}` is declared twice")
 DUPLICATE_PARAM: Final = Message(DUPLICATE_DEFINITION, "parameter `{name}` is declared twice")
 DUPLICATE_STEP: Final = Message(DUPLICATE_DEFINITION, "step `{name}` is defined twice")
+RESERVED_STEP: Final = Message(
+    DUPLICATE_DEFINITION, "`input` is reserved for the agent's input and cannot name a step", "rename the step"
+)
 DUPLICATE_ARG: Final = Message(DUPLICATE_DEFINITION, "argument `{name}` is passed twice")
 DUPLICATE_MOUNT: Final = Message(DUPLICATE_DEFINITION, "mount `{name}` is declared twice")
 DUPLICATE_TARGET: Final = Message(
@@ -174,6 +181,10 @@ ARG_TYPE: Final = Message(
     TYPE_MISMATCH, "argument `{name}` of `{action}` expects {expected}, found {found}"
 )
 COMPARE_TYPE: Final = Message(TYPE_MISMATCH, "cannot compare {left} with {right} using `{op}`")
+DISJOINT_LITERALS: Final = Message(
+    TYPE_MISMATCH, "{left} and {right} share no value, so `{op}` is always {always}",
+    "compare with a value the other side can hold",
+)
 ORDER_TYPE: Final = Message(TYPE_MISMATCH, "`{op}` needs numbers, found {found}")
 BOOL_TYPE: Final = Message(TYPE_MISMATCH, "`{op}` needs a bool, found {found}")
 RETURN_TYPE: Final = Message(TYPE_MISMATCH, "the workflow returns {found}, but `output` is {expected}")
@@ -186,7 +197,11 @@ VOID_RESULT: Final = Message(TYPE_MISMATCH, "a workflow that has no `output` can
 MISSING_RETURN: Final = Message(
     TYPE_MISMATCH, "the workflow never returns, but `output` is {expected}", "end the workflow with `return`"
 )
-IDEMPOTENCY_KEY: Final = Message(TYPE_MISMATCH, "idempotency key `{path}` must be a string or an int, found {found}")
+IDEMPOTENCY_KEY: Final = Message(
+    TYPE_MISMATCH, "idempotency key `{path}` must be a string or an int, found {found}",
+    "name a field of type `string`, `int` or a literal union; a `number` prints differently from how it was "
+    "written, so it is a poor identity for an effect",
+)
 CONSTRAINT_ON: Final = Message(INVALID_CONSTRAINT, "{constraint} does not apply to {found}")
 # calls
 MISSING_ARG: Final = Message(MISSING_ARGUMENT, "call to `{action}` is missing argument `{name}`")
@@ -246,11 +261,15 @@ MOUNT_WIDENED: Final = Message(
     SCOPE_VIOLATION, "action `{action}` mounts `{path}` read_write, but the scope allows only read_only",
     "an action may narrow a mount's mode, never widen it",
 )
-ENV_NOT_IN_SCOPE: Final = Message(SCOPE_VIOLATION, "action `{action}` uses env var `{name}`, which the scope does not declare")
+ENV_NOT_IN_SCOPE: Final = Message(
+    SCOPE_VIOLATION, "action `{action}` uses env var `{name}`, which the scope does not declare"
+)
 HOST_NOT_IN_SCOPE: Final = Message(
     SCOPE_VIOLATION, "action `{action}` reaches `{host}`, which the scope does not declare"
 )
-BAD_ENDPOINT: Final = Message(SCOPE_VIOLATION, "`{text}` is not a `host:port` endpoint", "write it as `api.example.com:443`")
+BAD_ENDPOINT: Final = Message(
+    SCOPE_VIOLATION, "`{text}` is not a `host:port` endpoint", "write it as `api.example.com:443`"
+)
 READ_WITH_WRITE_MOUNT: Final = Message(
     WRITE_IN_READ_ACTION, "action `{action}` has `effect read` but mounts `{path}` read_write",
     "mount it `read_only`, or declare `effect write`",
@@ -267,12 +286,20 @@ RETRY_NOT_IDEMPOTENT: Final = Message(
     UNSAFE_RETRY, "action `{action}` has `effect {effect}` and is retried, but is not `idempotent`",
     "a retry after a timeout may repeat a write that happened; declare `idempotent by KEY` or do not retry",
 )
+RETRY_NO_EFFECT: Final = Message(
+    UNSAFE_RETRY, "action `{action}` is retried but not `idempotent`, and without an `effect` it counts as a write",
+    "declare `effect read` if it only reads; otherwise a retry after a timeout may repeat a write that happened: "
+    "declare `idempotent by KEY` or do not retry",
+)
 RETRY_NOT_RETRYABLE: Final = Message(
     NON_RETRYABLE, "`{kind}` cannot be retried", "{why}",
 )
-CYCLE: Final = Message(FALLBACK_CYCLE, "fallbacks loop: {cycle}", "end the chain with an action that aborts or escalates")
+CYCLE: Final = Message(
+    FALLBACK_CYCLE, "fallbacks loop: {cycle}", "end the chain with an action that aborts or escalates"
+)
 FALLBACK_PARAM: Final = Message(
-    FALLBACK_INCOMPATIBLE, "fallback `{target}` needs argument `{param}` of {expected}, which `{action}` does not provide"
+    FALLBACK_INCOMPATIBLE,
+    "fallback `{target}` needs argument `{param}` of {expected}, which `{action}` does not provide",
 )
 FALLBACK_RESULT: Final = Message(
     FALLBACK_INCOMPATIBLE, "fallback `{target}` returns {found}, but `{action}` returns {expected}"
@@ -280,6 +307,10 @@ FALLBACK_RESULT: Final = Message(
 FALLBACK_MORE_RISK: Final = Message(
     FALLBACK_RISKIER, "fallback `{target}` has {what} `{theirs}`, riskier than `{ours}` of `{action}`",
     "a fallback should be the safer way to the same result",
+)
+FALLBACK_MORE_RISK_UNSAID: Final = Message(
+    FALLBACK_RISKIER, FALLBACK_MORE_RISK.template,
+    "an action without `{what}` counts as `{what} {default}`; a fallback should be the safer way to the same result",
 )
 NEEDS_APPROVAL: Final = Message(
     APPROVAL_REQUIRED, "action `{action}` is {why} but has no `approval required`",

@@ -50,12 +50,12 @@ class Compilation:
 def compile_source(source: str | bytes, path: str = "<input>") -> Compilation:
     """Compile a spec's text (or raw bytes) found at `path`; never raises on bad input."""
     from specc.lowering import lower
-    from specc.parser import decode, parse
+    from specc.parser import admit, decode, parse
     from specc.passes import PASSES
 
     reporter = Reporter(path)
     base_dir = os.path.dirname(os.path.abspath(path)) if not path.startswith("<") else os.getcwd()
-    text = decode(source, reporter) if isinstance(source, bytes) else source
+    text = decode(source, reporter) if isinstance(source, bytes) else admit(source, reporter)
     if text is None:
         return Compilation(path, None, reporter.diagnostics, base_dir=base_dir)
     tree = parse(text, reporter)

@@ -68,7 +68,8 @@ _add(
     "keyword, a value of the wrong shape (`wall 5` instead of `wall 5m`). The message says what "
     "was found and what was expected at that place; for a misspelt keyword the help suggests the "
     "closest one. The same code covers what the grammar alone cannot say: an empty file, an unknown escape "
-    "in a string, expressions or brackets nested more than 200 levels deep, a file over 8 MiB, a "
+    "in a string or one for a NUL character or a lone surrogate, expressions or brackets nested more "
+    "than 200 levels deep, a file over 8 MiB, a "
     "number too large to represent, a `workflow` beside a `planner`, and a `return` that is not the "
     "last statement of the workflow. The parser stops at the first syntax error of a file.",
     why="Nothing else can be checked about text that does not parse.",
@@ -86,7 +87,8 @@ agent a {
 _add(
     c.ENCODING,
     what="The file's bytes are not valid UTF-8 (the message names the first bad byte and its "
-    "offset), or the file contains a NUL byte. A UTF-8 byte order mark at the start is accepted "
+    "offset), or the file contains a NUL byte (or, in text handed to `compile_source` as a `str`, a lone "
+    "surrogate, which no UTF-8 file can hold). A UTF-8 byte order mark at the start is accepted "
     "and ignored.",
     why="A spec is text that people review and that the compiler hashes into the IR. Bytes in "
     "another encoding (Latin-1, Windows-1252, UTF-16) are read differently by different tools, so "
@@ -464,7 +466,7 @@ _add(
     what="An action with `effect write` or `effect destructive` that is retried but is not "
     "`idempotent`. The retry may be the action's own handler for a retryable kind, or an agent "
     "handler it inherits (the diagnostic then points at the action's name). An action without an "
-    "`effect` counts as a read.",
+    "`effect` counts as a write: only an action that says it reads is retried freely.",
     why="A failed attempt does not mean nothing happened: on a timeout or a crash, the tool may "
     "have paid, sent or deleted before it was killed. Retrying repeats the effect: a double "
     "payment, a second email, another delete. An idempotent action recognises the repeat by its "
@@ -547,7 +549,7 @@ _add(
     c.FALLBACK_RISKIER,
     what="A fallback with a stronger `effect` (read, then write, then destructive) or a higher "
     "`risk` (low, then medium, then high) than the action it stands in for. An action without an "
-    "`effect` counts as a read, one without a `risk` as low.",
+    "`effect` counts as a write, one without a `risk` as low.",
     why="A fallback runs when something has already gone wrong, with nobody deciding again. A "
     "read that falls back to a write, or a write that falls back to a delete, raises the stakes "
     "on exactly the path nobody tested.",

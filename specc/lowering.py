@@ -2,7 +2,7 @@
 
 This is the only module that knows the shape of the parse tree. It decodes literals (string
 escapes, durations, sizes), reports what the grammar cannot (a bad escape, a repeated setting, a
-workflow beside a planner), and builds nodes with `model_construct` because its input is trusted.
+workflow beside a planner), and builds nodes with `ast.build` because its input is trusted.
 """
 
 from __future__ import annotations
@@ -12,12 +12,20 @@ from typing import Any
 from lark import Token, Tree
 
 from specc import ast, codes
+from specc.ast import build
+from specc.ast import span as _span
 from specc.diagnostics import Label, Reporter
 from specc.parser import MAX_DEPTH
 
 _DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _SIZE_BYTES = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+#: What a refused `\\uXXXX` escape stands for, and why a string may not hold it.
+_NUL = ("a NUL character", "a NUL ends a path or an argument early; remove it")
+_SURROGATE = (
+    "a lone surrogate",
+    "write a character beyond U+FFFF as itself, or as a pair of escapes such as `\\uD83D\\uDE00`",
+)
 
 
 class _TooDeep(Exception):
@@ -38,24 +46,19 @@ def lower(tree: Tree[Token], reporter: Reporter) -> ast.Agent | None:
 def span_of(node: Tree[Token] | Token) -> ast.Span:
     """The span of a tree or token, 1-based with an exclusive end."""
     if isinstance(node, Token):
-        return ast.Span.model_construct(
-            line=node.line, column=node.column, end_line=node.end_line,
-            end_column=node.end_column, start=node.start_pos, end=node.end_pos,
-        )
+        return _span(node.line, node.column, node.end_line, node.end_column, node.start_pos, node.end_pos)
     meta = node.meta
     if meta.empty:
-        return ast.Span.model_construct(line=1, column=1, end_line=1, end_column=1)
-    return ast.Span.model_construct(
-        line=meta.line, column=meta.column, end_line=meta.end_line,
-        end_column=meta.end_column, start=meta.start_pos, end=meta.end_pos,
-    )
+        return _span(1, 1, 1, 1)
+    return _span(meta.line, meta.column, meta.end_line, meta.end_column, meta.start_pos, meta.end_pos)
 
 
-def _join(first: ast.Span, last: ast.Span) -> ast.Span:
-    return ast.Span.model_construct(
-        line=first.line, column=first.column, end_line=last.end_line,
-        end_column=last.end_column, start=first.start, end=last.end,
-    )
+def _hex4(raw: str, i: int) -> int | None:
+    """The code point of the `\\uXXXX` escape at `raw[i]`, or None when it is not one."""
+    digits = raw[i + 2 : i + 6]
+    if len(digits) == 4 and all(c in "0123456789abcdefABCDEF" for c in digits):
+        return int(digits, 16)
+    return None
 
 
 class _Lowering:
@@ -65,10 +68,10 @@ class _Lowering:
     # --- literals --------------------------------------------------------------------------
 
     def name(self, token: Token) -> ast.Name:
-        return ast.Name.model_construct(span=span_of(token), value=str(token))
+        return build(ast.Name, span=span_of(token), value=str(token))
 
     def string(self, token: Token) -> ast.Str:
-        return ast.Str.model_construct(span=span_of(token), value=self.unescape(token))
+        return build(ast.Str, span=span_of(token), value=self.unescape(token))
 
     def unescape(self, token: Token) -> str:
         raw = str(token)[1:-1]
@@ -87,20 +90,35 @@ class _Lowering:
                 out.append(_ESCAPES[nxt])
                 i += 2
                 continue
-            hexdigits = raw[i + 2 : i + 6]
-            if nxt == "u" and len(hexdigits) == 4 and all(c in "0123456789abcdefABCDEF" for c in hexdigits):
-                out.append(chr(int(hexdigits, 16)))
-                i += 6
+            point = _hex4(raw, i) if nxt == "u" else None
+            if point is None:
+                self.reporter.report(codes.BAD_ESCAPE, self.escape_span(token, i, 2), escape=raw[i : i + 2])
+                out.append(raw[i : i + 2])
+                i += 2
                 continue
-            column = token.column + 1 + i
-            span = ast.Span.model_construct(
-                line=token.line, column=column, end_line=token.line, end_column=column + 2,
-                start=token.start_pos + 1 + i, end=token.start_pos + 3 + i,
-            )
-            self.reporter.report(codes.BAD_ESCAPE, span, escape=raw[i : i + 2])
-            out.append(raw[i : i + 2])
-            i += 2
+            if 0xD800 <= point <= 0xDBFF:  # a UTF-16 pair written as two escapes, as in JSON
+                low = _hex4(raw, i + 6) if raw.startswith("\\u", i + 6) else None
+                if low is not None and 0xDC00 <= low <= 0xDFFF:
+                    out.append(chr(0x10000 + ((point - 0xD800) << 10) + (low - 0xDC00)))
+                    i += 12
+                    continue
+            if point == 0 or 0xD800 <= point <= 0xDFFF:
+                # A NUL ends a path at the kernel and a lone surrogate cannot be encoded: neither may
+                # travel on to a pass, the IR or a terminal, so the string keeps U+FFFD instead.
+                what, why = _NUL if point == 0 else _SURROGATE
+                self.reporter.report(codes.BAD_CODE_POINT, self.escape_span(token, i, 6), escape=raw[i : i + 6],
+                                     what=what, why=why)
+                out.append("\ufffd")
+            else:
+                out.append(chr(point))
+            i += 6
         return "".join(out)
+
+    def escape_span(self, token: Token, offset: int, width: int) -> ast.Span:
+        """The span of an escape at `offset` inside a string token's quotes."""
+        column = token.column + 1 + offset  # type: ignore[operator]
+        start = token.start_pos + 1 + offset  # type: ignore[operator]
+        return _span(token.line, column, token.line, column + width, start, start + width)
 
     def integer(self, token: Token) -> int:
         try:
@@ -161,16 +179,13 @@ class _Lowering:
                     continue
                 seen[kind] = here
             getattr(self, "item_" + kind)(item, fields)
-        return ast.Agent.model_construct(**_defaults(ast.Agent, fields))
+        return build(ast.Agent, **fields)
 
     def keyword_span(self, tree: Tree[Token]) -> ast.Span:
         """The span of the keyword that opens an agent item, a tight place to point at."""
         span = span_of(tree)
         width = len(_ITEM_WORDS.get(tree.data, "x"))
-        return ast.Span.model_construct(
-            line=span.line, column=span.column, end_line=span.line,
-            end_column=span.column + width, start=span.start, end=span.start + width,
-        )
+        return _span(span.line, span.column, span.line, span.column + width, span.start, span.start + width)
 
     def item_version(self, tree: Tree[Token], out: dict[str, Any]) -> None:
         out["version"] = self.string(tree.children[0])  # type: ignore[arg-type]
@@ -201,7 +216,7 @@ class _Lowering:
                 fields["steps"] = self.integer(token)
             else:
                 fields["wall_ms"] = self.duration_ms(token)
-        out["limits"] = ast.Limits.model_construct(**_defaults(ast.Limits, fields))
+        out["limits"] = build(ast.Limits, **fields)
 
     def item_scope(self, tree: Tree[Token], out: dict[str, Any]) -> None:
         mounts: list[ast.ScopeMount] = []
@@ -211,20 +226,20 @@ class _Lowering:
             assert isinstance(item, Tree)
             c = item.children
             if item.data == "scope_mount":
-                mounts.append(ast.ScopeMount.model_construct(
-                    span=span_of(item), path=self.string(c[0]),  # type: ignore[arg-type]
+                mounts.append(build(
+                    ast.ScopeMount, span=span_of(item), path=self.string(c[0]),  # type: ignore[arg-type]
                     target=self.string(c[1]) if c[1] is not None else None,  # type: ignore[arg-type]
                     mode=str(c[2]) if c[2] is not None else "read_only",
                 ))
             elif item.data == "scope_network":
                 network.append(self.string(c[0]))  # type: ignore[arg-type]
             else:
-                env.append(ast.ScopeEnv.model_construct(
-                    span=span_of(item), name=self.name(c[0]),  # type: ignore[arg-type]
+                env.append(build(
+                    ast.ScopeEnv, span=span_of(item), name=self.name(c[0]),  # type: ignore[arg-type]
                     secret=c[1] is not None,
                 ))
-        out["scope"] = ast.Scope.model_construct(
-            span=span_of(tree), mounts=mounts, network=network, env=env
+        out["scope"] = build(
+            ast.Scope, span=span_of(tree), mounts=mounts, network=network, env=env
         )
 
     def item_sandbox(self, tree: Tree[Token], out: dict[str, Any]) -> None:
@@ -262,12 +277,12 @@ class _Lowering:
             value = self.unescape(token)
         else:
             value = str(token)
-        return ast.Setting.model_construct(span=span_of(item), key=key, value=value)
+        return build(ast.Setting, span=span_of(item), key=key, value=value, value_span=span_of(token))
 
     def item_type_decl(self, tree: Tree[Token], out: dict[str, Any]) -> None:
         name, *fields = tree.children
-        out["types"].append(ast.TypeDecl.model_construct(
-            span=span_of(tree), name=self.name(name),  # type: ignore[arg-type]
+        out["types"].append(build(
+            ast.TypeDecl, span=span_of(tree), name=self.name(name),  # type: ignore[arg-type]
             fields=[self.field(f) for f in fields],  # type: ignore[arg-type]
         ))
 
@@ -280,8 +295,8 @@ class _Lowering:
 
     def field(self, tree: Tree[Token]) -> ast.Field:
         name, type_tree = tree.children
-        return ast.Field.model_construct(
-            span=span_of(tree), name=self.name(name),  # type: ignore[arg-type]
+        return build(
+            ast.Field, span=span_of(tree), name=self.name(name),  # type: ignore[arg-type]
             type=self.type_expr(type_tree, 0),  # type: ignore[arg-type]
         )
 
@@ -306,25 +321,25 @@ class _Lowering:
                           count=self.range(count.children[0]) if count is not None else None)  # type: ignore[union-attr]
         else:
             fields.update(kind="union", literals=[self.string(s) for s in base.children])  # type: ignore[arg-type]
-        return ast.TypeExpr.model_construct(**_defaults(ast.TypeExpr, fields))
+        return build(ast.TypeExpr, **fields)
 
     def constraint(self, tree: Tree[Token]) -> ast.Constraint:
         span = span_of(tree)
         if tree.data == "range_constraint":
-            return ast.Constraint.model_construct(
-                span=span, kind="range", range=self.range(tree.children[0]), text=""  # type: ignore[arg-type]
+            return build(
+                ast.Constraint, span=span, kind="range", range=self.range(tree.children[0]), text=""  # type: ignore[arg-type]
             )
         token = tree.children[0]
         assert isinstance(token, Token)
         if tree.data == "regex_constraint":
-            return ast.Constraint.model_construct(span=span, kind="regex", range=None, text=str(token)[1:-1])
+            return build(ast.Constraint, span=span, kind="regex", range=None, text=str(token)[1:-1])
         kind = "under" if tree.data == "under_constraint" else "host"
-        return ast.Constraint.model_construct(span=span, kind=kind, range=None, text=self.unescape(token))
+        return build(ast.Constraint, span=span, kind=kind, range=None, text=self.unescape(token))
 
     def range(self, tree: Tree[Token]) -> ast.Range:
         low, _dots, high = tree.children
-        return ast.Range.model_construct(
-            span=span_of(tree),
+        return build(
+            ast.Range, span=span_of(tree),
             low=self.signed(low) if low is not None else None,  # type: ignore[arg-type]
             high=self.signed(high) if high is not None else None,  # type: ignore[arg-type]
             text=_text_of(tree),
@@ -375,7 +390,7 @@ class _Lowering:
                 seen[key] = span_of(item)
             self.action_item(item, fields)
         fields["settings"] = self.settings(settings, f"action `{name}`")
-        out["actions"].append(ast.Action.model_construct(**_defaults(ast.Action, fields)))
+        out["actions"].append(build(ast.Action, **fields))
 
     def action_item(self, item: Tree[Token], out: dict[str, Any]) -> None:
         c = item.children
@@ -383,8 +398,8 @@ class _Lowering:
         if kind == "act_run":
             out["run"] = [self.string(t) for t in c]  # type: ignore[arg-type]
         elif kind == "act_mount":
-            out["mounts"].append(ast.ActionMount.model_construct(
-                span=span_of(item), path=self.string(c[0]),  # type: ignore[arg-type]
+            out["mounts"].append(build(
+                ast.ActionMount, span=span_of(item), path=self.string(c[0]),  # type: ignore[arg-type]
                 mode=str(c[1]) if c[1] is not None else None,
             ))
         elif kind == "act_network":
@@ -419,8 +434,8 @@ class _Lowering:
 
     def handler(self, tree: Tree[Token]) -> ast.Handler:
         *kinds, strategy = tree.children
-        return ast.Handler.model_construct(
-            span=span_of(tree),
+        return build(
+            ast.Handler, span=span_of(tree),
             kinds=[self.name(k.children[0]) for k in kinds],  # type: ignore[union-attr, arg-type]
             strategy=self.strategy(strategy, 0),  # type: ignore[arg-type]
         )
@@ -433,23 +448,25 @@ class _Lowering:
         if tree.data == "retry":
             count, backoff, then = c
             fields["count"] = self.integer(count)  # type: ignore[arg-type]
+            fields["count_span"] = span_of(count)  # type: ignore[arg-type]
             if backoff is not None:
                 low, _dots, high = backoff.children  # type: ignore[union-attr]
                 fields["backoff_min_ms"] = self.duration_ms(low)  # type: ignore[arg-type]
                 fields["backoff_max_ms"] = self.duration_ms(high)  # type: ignore[arg-type]
-                fields["backoff_span"] = span_of(backoff)  # type: ignore[arg-type]
+                fields["backoff_span"] = _span(low.line, low.column, high.end_line, high.end_column,  # type: ignore[union-attr]
+                                               low.start_pos, high.end_pos)  # type: ignore[union-attr]
             if then is not None:
                 fields["then"] = self.strategy(then, depth + 1)  # type: ignore[arg-type]
         elif tree.data == "fallback":
             fields["target"] = self.name(c[0])  # type: ignore[arg-type]
         elif c[0] is not None:
             fields["reason"] = self.unescape(c[0])  # type: ignore[arg-type]
-        return ast.Strategy.model_construct(**_defaults(ast.Strategy, fields))
+        return build(ast.Strategy, **fields)
 
     def require(self, tree: Tree[Token]) -> ast.Require:
         condition, strategy = tree.children
-        return ast.Require.model_construct(
-            span=span_of(tree), condition=self.expr(condition, 0),  # type: ignore[arg-type]
+        return build(
+            ast.Require, span=span_of(tree), condition=self.expr(condition, 0),  # type: ignore[arg-type]
             strategy=self.strategy(strategy, 0),  # type: ignore[arg-type]
         )
 
@@ -462,26 +479,26 @@ class _Lowering:
             span = span_of(item)
             if item.data == "bind":
                 name, call = item.children
-                statements.append(ast.Statement.model_construct(
-                    span=span, kind="call", name=self.name(name),  # type: ignore[arg-type]
+                statements.append(build(
+                    ast.Statement, span=span, kind="call", name=self.name(name),  # type: ignore[arg-type]
                     call=self.call(call), require=None, value=None,  # type: ignore[arg-type]
                 ))
             elif item.data == "call_stmt":
-                statements.append(ast.Statement.model_construct(
-                    span=span, kind="call", name=None, call=self.call(item.children[0]),  # type: ignore[arg-type]
+                statements.append(build(
+                    ast.Statement, span=span, kind="call", name=None, call=self.call(item.children[0]),  # type: ignore[arg-type]
                     require=None, value=None,
                 ))
             elif item.data == "require":
-                statements.append(ast.Statement.model_construct(
-                    span=span, kind="require", name=None, call=None, require=self.require(item),
+                statements.append(build(
+                    ast.Statement, span=span, kind="require", name=None, call=None, require=self.require(item),
                     value=None,
                 ))
             else:
-                statements.append(ast.Statement.model_construct(
-                    span=span, kind="return", name=None, call=None, require=None,
+                statements.append(build(
+                    ast.Statement, span=span, kind="return", name=None, call=None, require=None,
                     value=self.expr(item.children[0], 0),  # type: ignore[arg-type]
                 ))
-        out["workflow"] = ast.Workflow.model_construct(span=span_of(tree), statements=statements)
+        out["workflow"] = build(ast.Workflow, span=span_of(tree), statements=statements)
 
     def call(self, tree: Tree[Token]) -> ast.Call:
         name, *args = tree.children
@@ -491,7 +508,7 @@ class _Lowering:
                 continue
             key, value = arg.children  # type: ignore[union-attr]
             pairs.append((self.name(key), self.expr(value, 0)))  # type: ignore[arg-type]
-        return ast.Call.model_construct(span=span_of(tree), action=self.name(name), args=pairs)  # type: ignore[arg-type]
+        return build(ast.Call, span=span_of(tree), action=self.name(name), args=pairs)  # type: ignore[arg-type]
 
     def item_planner(self, tree: Tree[Token], out: dict[str, Any]) -> None:
         kind, *items = tree.children
@@ -503,9 +520,10 @@ class _Lowering:
             value: str | int = self.integer(token) if key == "max_turns" else (  # type: ignore[arg-type]
                 self.unescape(token) if token.type == "STRING" else str(token)  # type: ignore[union-attr, arg-type]
             )
-            settings.append(ast.Setting.model_construct(span=span_of(item), key=key, value=value))
-        out["planner"] = ast.Planner.model_construct(
-            span=span_of(tree), kind=self.name(kind), settings=settings  # type: ignore[arg-type]
+            settings.append(build(ast.Setting, span=span_of(item), key=key, value=value,
+                                  value_span=span_of(token)))  # type: ignore[arg-type]
+        out["planner"] = build(
+            ast.Planner, span=span_of(tree), kind=self.name(kind), settings=settings  # type: ignore[arg-type]
         )
 
     # --- expressions -----------------------------------------------------------------------
@@ -552,7 +570,7 @@ class _Lowering:
             fields.update(kind="not", items=[self.expr(c[0], depth + 1)])  # type: ignore[arg-type]
         else:  # pragma: no cover - the grammar has no other expression
             raise AssertionError(kind)
-        return ast.Expr.model_construct(**_defaults(ast.Expr, fields))
+        return build(ast.Expr, **fields)
 
 
 _ITEM_WORDS = {
@@ -560,27 +578,6 @@ _ITEM_WORDS = {
     "reliability": "reliability", "scope": "scope", "sandbox": "sandbox",
     "input_decl": "input", "output_decl": "output", "workflow": "workflow", "planner": "planner",
 }
-
-_DEFAULTS: dict[type, dict[str, Any]] = {}
-
-
-def _defaults(model: type[Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """Fill the fields `model_construct` would otherwise leave unset, without copying defaults
-    that are mutable."""
-    defaults = _DEFAULTS.get(model)
-    if defaults is None:
-        defaults = {}
-        for key, info in model.model_fields.items():
-            if not info.is_required():
-                defaults[key] = info.default
-        _DEFAULTS[model] = defaults
-    merged = dict(defaults)
-    for key, value in merged.items():
-        if isinstance(value, list):
-            merged[key] = []
-    merged.update(fields)
-    return merged
-
 
 def _text_of(tree: Tree[Token]) -> str:
     parts: list[str] = []

@@ -61,11 +61,23 @@ def decode(data: bytes, reporter: Reporter) -> str | None:
         line, column = _position_of(data, exc.start)
         reporter.report(codes.NOT_UTF8, _point(line, column), byte=data[exc.start], offset=exc.start)
         return None
+    return admit(text, reporter)
+
+
+def admit(text: str, reporter: Reporter) -> str | None:
+    """The text of a spec without its byte order mark, or None when no pass may see it: a NUL
+    character, or a lone surrogate (only a caller passing `str` can hand one over)."""
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\x00" in text:
-        line, column = _position_of(data, data.index(b"\x00"))
+        line, column = _position_of_text(text, text.index("\x00"))
         reporter.report(codes.NUL_BYTE, _point(line, column))
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line, column = _position_of_text(text, exc.start)
+        reporter.report(codes.NOT_UTF8_TEXT, _point(line, column), point=ord(text[exc.start]))
         return None
     return text
 
@@ -255,6 +267,11 @@ def _end_span(text: str) -> Span:
 
 def _point(line: int, column: int) -> Span:
     return Span.model_construct(line=line, column=column, end_line=line, end_column=column + 1)
+
+
+def _position_of_text(text: str, offset: int) -> tuple[int, int]:
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
 def _position_of(data: bytes, offset: int) -> tuple[int, int]:
