@@ -42,13 +42,13 @@ def text(diagnostics: Sequence[Diagnostic], sources: dict[str, str | None], colo
         lines = _lines(sources.get(d.file))
         if lines is not None and 1 <= d.span.line <= len(lines):
             line_text = lines[d.span.line - 1].expandtabs(1)
-            shown = line_text if len(line_text) <= 200 else line_text[:200] + " ..."
-            out.append(f"{pad}{c['blue']}|{c['reset']}")
-            out.append(f"{c['blue']}{str(d.span.line).rjust(width - 1)} |{c['reset']} {shown}")
             start = max(1, d.span.column)
             end = d.span.end_column if d.span.end_line == d.span.line else len(line_text) + 1
-            end = min(max(end, start + 1), len(shown) + 2)
-            carets = "^" * max(1, end - start)
+            end = max(end, start + 1)
+            shown, start, end = _window(line_text, start, end)
+            out.append(f"{pad}{c['blue']}|{c['reset']}")
+            out.append(f"{c['blue']}{str(d.span.line).rjust(width - 1)} |{c['reset']} {shown}")
+            carets = "^" * (end - start)
             out.append(f"{pad}{c['blue']}|{c['reset']} {' ' * (start - 1)}{c[sev]}{carets}{c['reset']}")
         for label in d.labels:
             out.append(f"{pad}{c['blue']}={c['reset']} {c['bold']}note{c['reset']}: {label.message} "
@@ -59,6 +59,26 @@ def text(diagnostics: Sequence[Diagnostic], sources: dict[str, str | None], colo
             out.extend(f"{pad}        {line}" for line in rest)
         out.append("")
     return "\n".join(out)
+
+
+#: The most characters of a source line a snippet shows, and how many of them precede the span
+#: when the line must be cut before it.
+SNIPPET_WIDTH, SNIPPET_CONTEXT = 200, 40
+
+
+def _window(line: str, start: int, end: int) -> tuple[str, int, int]:
+    """The part of a long line to show, with the span's columns (1-based, end exclusive, at least
+    one character wide) moved into it: cut with ` ...` where text is left out, and never with a
+    caret line longer than the snippet."""
+    if len(line) <= SNIPPET_WIDTH:
+        return line, start, min(end, len(line) + 2)
+    first = 0 if start - 1 <= SNIPPET_WIDTH - SNIPPET_CONTEXT else min(start - 1 - SNIPPET_CONTEXT,
+                                                                       len(line) - SNIPPET_WIDTH)
+    lead = "... " if first else ""
+    shown = lead + line[first : first + SNIPPET_WIDTH] + (" ..." if first + SNIPPET_WIDTH < len(line) else "")
+    start = start - first + len(lead)
+    end = min(end - first + len(lead), len(shown) + 1)
+    return shown, start, max(end, start + 1)
 
 
 def _lines(source: str | None) -> list[str] | None:
@@ -152,8 +172,20 @@ def _rule(code: Code, explanation: Any) -> dict[str, Any]:
     }
 
 
+def artifact_uri(file: str) -> str:
+    """A file name as a SARIF `artifactLocation.uri`, a URI reference (SARIF 3.10): percent-encoded,
+    relative when the name is relative (code scanning resolves it against the checkout), and a
+    `file:` URI when it is absolute."""
+    from pathlib import PurePath
+    from urllib.parse import quote
+
+    if os.path.isabs(file):
+        return PurePath(os.path.abspath(file)).as_uri()
+    return quote(file.replace(os.sep, "/"), safe="/")
+
+
 def _location(file: str, span: Any) -> dict[str, Any]:
-    uri = file.replace(os.sep, "/")
+    uri = artifact_uri(file)
     return {"physicalLocation": {
         "artifactLocation": {"uri": uri},
         "region": {"startLine": span.line, "startColumn": span.column,

@@ -186,6 +186,20 @@ def test_the_caret_under_a_cut_snippet_is_cut_too(tmp_path: Path) -> None:
     assert max(len(line) for line in result.stdout.splitlines()) < 400
 
 
+def test_the_caret_under_a_cut_snippet_points_at_the_span(tmp_path: Path) -> None:
+    """A span far along a long line is shown in a window of the line, with the caret under it."""
+    filler = ", ".join(f"x{i}: 1" for i in range(60))
+    text = with_workflow_require(f"{{{filler}, bad: nope.field}} == 1")
+    result = check(write(tmp_path, "wide.agent", text))
+    lines = result.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if "`nope` is not a step or `input`" in line)
+    snippet, caret = lines[head + 3], lines[head + 4]
+    assert snippet.split("| ", 1)[1].startswith("... ") and len(snippet) < 260
+    column = caret.index("^")
+    assert snippet[column : column + len("nope")] == "nope"
+    assert caret[column:].rstrip() == "^^^^"
+
+
 @pytest.mark.parametrize("operator", ["and", "or", "=="])
 def test_a_long_chain_of_binary_operators_gives_an_answer(tmp_path: Path, operator: str) -> None:
     text = with_workflow_require(f" {operator} ".join(["true"] * DEPTH))
