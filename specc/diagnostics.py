@@ -98,8 +98,17 @@ class CompileError(Exception):
         self.diagnostics = diagnostics
 
 
+def words(items: list[str] | tuple[str, ...]) -> str:
+    """Items for a message, as a person lists them: `a`, `a and b`, `a, b and c`."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str | None:
-    """Suggest the closest candidate by edit distance, as help text, or None."""
+    """Suggest the closest candidate by edit distance, as help text, or None. Up to a third of the
+    name may differ (at least one edit), and swapping two neighbouring letters is one edit, so
+    `pya` finds `pay`."""
     best: tuple[int, str] | None = None
     for candidate in sorted(candidates):
         distance = _edit_distance(name.lower(), candidate.lower(), limit=max(1, (len(name) + 1) // 3))
@@ -109,13 +118,18 @@ def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) 
 
 
 def _edit_distance(a: str, b: str, limit: int) -> int | None:
-    """Levenshtein distance, or None when it is above `limit`."""
+    """The optimal string alignment distance (Levenshtein, plus a swap of two neighbouring
+    characters as one edit), or None when it is above `limit`."""
     if abs(len(a) - len(b)) > limit:
         return None
+    before: list[int] = []
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
         for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, previous = previous, current
     return previous[-1] if previous[-1] <= limit else None

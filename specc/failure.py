@@ -1,4 +1,5 @@
-"""The closed set of failure kinds (DESIGN section 2) and which of them a retry can fix."""
+"""The closed set of failure kinds (DESIGN section 2), which of them a retry can fix, and what an
+action that declares no `effect` or `risk` is taken to be."""
 
 from __future__ import annotations
 
@@ -28,3 +29,8 @@ RETRYABLE: Final = frozenset({"timeout", "error", "crash", "invalid_output", "sa
 ACTION_KINDS: Final = tuple(k for k in KIND_NAMES if k != "budget")
 #: The word that handles every kind not handled otherwise.
 ANY: Final = "any"
+#: The effect of an action that declares none: the conservative guess, so that an action is never
+#: retried, resumed or fallen back to as a harmless read unless it says it is one.
+DEFAULT_EFFECT: Final = "write"
+#: The risk of an action that declares none.
+DEFAULT_RISK: Final = "low"

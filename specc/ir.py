@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from specc import __version__, ast
 from specc.context import mount_key
 from specc.contracts import object_schema, schema_of
-from specc.failure import ACTION_KINDS
+from specc.failure import ACTION_KINDS, DEFAULT_EFFECT, DEFAULT_RISK
 from specc.handling import resolve
 
 if TYPE_CHECKING:
@@ -207,8 +207,8 @@ def build_ir(compilation: Compilation) -> IR:
             ))
         params = sym.params.get(name, {})
         returns = sym.returns.get(name)
-        risk = action.risk.value if action.risk is not None else "low"
-        effect = action.effect.value if action.effect is not None else "read"
+        risk = action.risk.value if action.risk is not None else DEFAULT_RISK
+        effect = action.effect.value if action.effect is not None else DEFAULT_EFFECT
         approval = action.approval or "not_needed"
         actions[name] = ActionIR(
             name=name,

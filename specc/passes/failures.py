@@ -6,7 +6,8 @@ from __future__ import annotations
 from specc import ast, codes
 from specc import types as t
 from specc.context import Context
-from specc.failure import ACTION_KINDS, RETRYABLE
+from specc.diagnostics import words
+from specc.failure import ACTION_KINDS, DEFAULT_EFFECT, DEFAULT_RISK, RETRYABLE
 from specc.handling import chain, resolve
 from specc.passes.workflow import assignable
 
@@ -20,6 +21,11 @@ WHY_NOT_RETRYABLE = {
 }
 EFFECT_ORDER = {"read": 0, "write": 1, "destructive": 2}
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
+
+
+def effect_of(action: ast.Action) -> str:
+    """An action's effect: as declared, else `DEFAULT_EFFECT` (a write)."""
+    return action.effect.value if action.effect is not None else DEFAULT_EFFECT
 
 
 def raised_kinds(action: ast.Action) -> list[str]:
@@ -45,7 +51,7 @@ def check(ctx: Context) -> None:
 def _unhandled(ctx: Context, action: ast.Action) -> None:
     missing = [k for k in raised_kinds(action) if resolve(ctx.agent, action, k) is None]
     if missing:
-        kinds = ", ".join(f"`{k}`" for k in missing)
+        kinds = words([f"`{k}`" for k in missing])
         ctx.reporter.report(codes.NO_HANDLER, action.name.span, action=action.name.value, kinds=kinds,
                             first=missing[0])
 
@@ -60,14 +66,15 @@ def _non_retryable(ctx: Context, handler: ast.Handler) -> None:
 
 
 def _unsafe_retry(ctx: Context, action: ast.Action) -> None:
-    effect = action.effect.value if action.effect is not None else "read"
+    effect = effect_of(action)
     if effect == "read" or action.idempotent:
         return
-    for kind in RETRYABLE:
+    for kind in (k for k in ACTION_KINDS if k in RETRYABLE):  # a fixed order: frozensets have none
         found = resolve(ctx.agent, action, kind)
         if found is not None and any(s.kind == "retry" for s in chain(found.strategy)):
             span = found.handler.span if found.level == "action" else action.name.span
-            ctx.reporter.report(codes.RETRY_NOT_IDEMPOTENT, span, action=action.name.value, effect=effect)
+            message = codes.RETRY_NOT_IDEMPOTENT if action.effect is not None else codes.RETRY_NO_EFFECT
+            ctx.reporter.report(message, span, action=action.name.value, effect=effect)
             return
 
 
@@ -107,15 +114,16 @@ def _fallbacks(ctx: Context, action: ast.Action) -> None:
         if wanted is not None and (result is None or not assignable(ctx, result, wanted, None, "result")):
             rep.report(codes.FALLBACK_RESULT, span, target=theirs, action=name,
                        found=t.describe(result) if result is not None else "nothing", expected=t.describe(wanted))
-        for what, order, mine, other in (
-            ("effect", EFFECT_ORDER, action.effect, target.effect),
-            ("risk", RISK_ORDER, action.risk, target.risk),
+        for what, order, default, mine, other in (
+            ("effect", EFFECT_ORDER, DEFAULT_EFFECT, action.effect, target.effect),
+            ("risk", RISK_ORDER, DEFAULT_RISK, action.risk, target.risk),
         ):
-            mine_value = mine.value if mine is not None else min(order, key=order.__getitem__)
-            other_value = other.value if other is not None else min(order, key=order.__getitem__)
+            mine_value = mine.value if mine is not None else default
+            other_value = other.value if other is not None else default
             if order.get(other_value, 0) > order.get(mine_value, 0):
-                rep.report(codes.FALLBACK_MORE_RISK, span, target=theirs, what=what, theirs=other_value,
-                           ours=mine_value, action=name)
+                message = codes.FALLBACK_MORE_RISK if mine and other else codes.FALLBACK_MORE_RISK_UNSAID
+                rep.report(message, span, target=theirs, what=what, theirs=other_value, ours=mine_value,
+                           action=name, default=default)
 
 
 def _cycles(ctx: Context) -> None:

@@ -3,6 +3,8 @@ machine can honour (a pids or memory limit of 0 means *unlimited* to Docker)."""
 
 from __future__ import annotations
 
+import math
+
 from specc import ast, codes
 from specc.context import Context
 
@@ -70,7 +72,7 @@ def check(ctx: Context) -> None:
 
 def _setting(ctx: Context, setting: ast.Setting) -> None:
     if setting.key in BOUNDS and isinstance(setting.value, (int, float)):
-        _bound(ctx, setting.key, setting.value, setting.span)
+        _bound(ctx, setting.key, setting.value, setting.value_span or setting.span)
 
 
 def _bound(ctx: Context, name: str, value: float, span: ast.Span) -> None:
@@ -88,7 +90,7 @@ def _bound(ctx: Context, name: str, value: float, span: ast.Span) -> None:
 
 def _probability(ctx: Context, name: str, value: float, span: ast.Span) -> None:
     if not 0 < value <= 1:
-        ctx.reporter.report(codes.BAD_PROBABILITY, span, name=name, value=f"{value:g}")
+        ctx.reporter.report(codes.BAD_PROBABILITY, span, name=name, value=_written(value, ""))
 
 
 def _strategy(ctx: Context, strategy: ast.Strategy | None) -> None:
@@ -96,13 +98,13 @@ def _strategy(ctx: Context, strategy: ast.Strategy | None) -> None:
     while strategy is not None and depth < 1000:
         if strategy.kind == "retry":
             if not 1 <= strategy.count <= MAX_RETRIES:
-                ctx.reporter.report(codes.BAD_RETRY_COUNT, strategy.span, value=strategy.count,
-                                    limit=MAX_RETRIES)
+                ctx.reporter.report(codes.BAD_RETRY_COUNT, strategy.count_span or strategy.span,
+                                    value=strategy.count, limit=MAX_RETRIES)
             low, high = strategy.backoff_min_ms, strategy.backoff_max_ms
             if low is not None and high is not None and strategy.backoff_span is not None:
                 if low > high:
                     ctx.reporter.report(codes.BAD_BACKOFF, strategy.backoff_span,
-                                        text=f"{_show(low, 'ms')}..{_show(high, 'ms')}")
+                                        text=f"{_written(low, 'ms')}..{_written(high, 'ms')}")
                 elif high > BOUNDS["wall"][1]:
                     ctx.reporter.report(codes.LIMIT_ABSURD, strategy.backoff_span, name="backoff",
                                         value=_show(high, "ms"), limit=_show(BOUNDS["wall"][1], "ms"))
@@ -111,21 +113,32 @@ def _strategy(ctx: Context, strategy: ast.Strategy | None) -> None:
 
 
 def _opening(span: ast.Span, width: int) -> ast.Span:
-    return ast.Span.model_construct(line=span.line, column=span.column, end_line=span.line,
-                                    end_column=span.column + width, start=span.start,
-                                    end=span.start + width)
+    return ast.span(span.line, span.column, span.line, span.column + width, span.start, span.start + width)
 
 
 def _show(value: float, unit: str) -> str:
-    """A limit in the units a user writes."""
+    """A limit in the units a user writes, in backticks."""
+    return f"`{_written(value, unit)}`"
+
+
+def _written(value: float, unit: str) -> str:
+    """A limit as a user writes it: `256MiB`, `5m`, `20`; whole numbers keep every digit (up to a
+    point: a number of more than 40 digits is cut to its first 20 and `...`)."""
     if unit == "bytes":
         for size, suffix in ((GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")):
             if value >= size and value % size == 0:
-                return f"`{int(value // size)}{suffix}`"
-        return f"`{int(value)}B`"
+                return f"{_integer(value // size)}{suffix}"
+        return f"{_integer(value)}B"
     if unit == "ms":
         for size, suffix in ((3_600_000, "h"), (60_000, "m"), (1000, "s")):
             if value >= size and value % size == 0:
-                return f"`{int(value // size)}{suffix}`"
-        return f"`{int(value)}ms`"
-    return f"`{value:g}`"
+                return f"{_integer(value // size)}{suffix}"
+        return f"{_integer(value)}ms"
+    if isinstance(value, int) or (math.isfinite(value) and value == int(value)):
+        return _integer(value)
+    return repr(value)  # the shortest text that reads back as the same number
+
+
+def _integer(value: float) -> str:
+    digits = str(int(value))
+    return digits if len(digits) <= 40 else digits[:20] + "..."

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from specc import ast, codes
-from specc.context import Context
+from specc.context import Context, mount_key
 from specc.diagnostics import Label
 
 #: Host folders no agent may see, with why. A mount inside one of them, or above one, is refused.
@@ -50,6 +50,8 @@ def check(ctx: Context) -> None:
     homes = _home_folders()
     targets: dict[str, ast.ScopeMount] = {}
     for mount in ctx.agent.scope.mounts:
+        if ctx.symbols.mounts.get(mount_key(mount.path.value)) is not mount:
+            continue  # a duplicate, reported by `names`
         written = mount.path.value
         absolute = host_path(ctx, written)
         real = os.path.realpath(absolute)

@@ -68,13 +68,27 @@ def product(rows: list[StepEstimate]) -> float | None:
     return total
 
 
+#: The most decimals a probability is printed with.
+MAX_DECIMALS = 12
+
+
 def fmt(value: float, other: float | None = None) -> str:
-    """Two decimals, more when two decimals would hide the difference from `other`."""
-    for digits in range(2, 7):
-        text = f"{value:.{digits}f}"
-        if other is None or text != f"{other:.{digits}f}" or value == other:
-            return text
-    return f"{value:.6f}"
+    """A probability with its leading nines (or zeros) and then three significant digits (`0.857`,
+    `0.999`, `0.99987`, `0.000123`), at least two decimals (`0.90`), and more when fewer would hide
+    the difference from `other`."""
+    digits = 2
+    if 0 < value < 1:
+        fraction = f"{value:.{MAX_DECIMALS + 3}f}"[2:]
+        lead = fraction[0] if fraction[0] in "09" else ""
+        digits = min(len(fraction) - len(fraction.lstrip(lead)) + 3, MAX_DECIMALS)
+    if other is not None and value != other:
+        while digits < MAX_DECIMALS + 3 and f"{value:.{digits}f}" == f"{other:.{digits}f}":
+            digits += 1
+    text = f"{value:.{digits}f}"
+    if value < 1 and text.startswith("1"):  # twelve nines and more: never round a failure away
+        text = "0." + "9" * digits
+    whole, _, decimals = text.partition(".")
+    return f"{whole}.{decimals.rstrip('0').ljust(2, '0')}"
 
 
 def render_table(rows: list[StepEstimate], target: float | None) -> str:

@@ -50,7 +50,8 @@ def check(ctx: Context) -> None:
             mounted.add(key)
             if mount.mode == "read_write" and scope_mount.mode == "read_only":
                 rep.report(codes.MOUNT_WIDENED, mount.span, action=name, path=mount.path.value)
-            elif action.effect is not None and action.effect.value == "read" and action_mode(ctx, mount) == "read_write":
+            elif action.effect is not None and action.effect.value == "read" \
+                    and action_mode(ctx, mount) == "read_write":
                 rep.report(codes.READ_WITH_WRITE_MOUNT, mount.span, action=name, path=mount.path.value)
         for env in action.env:
             if env.value not in sym.envs:

@@ -12,6 +12,10 @@ from specc import types as t
 from specc.context import Context
 from specc.diagnostics import did_you_mean
 
+#: The types an idempotency key may have: text or a whole number, never a float, whose printed form
+#: (`1e+21`, `0.30000000000000004`) is a poor identity for an effect.
+KEY_PRIMS = frozenset({"string", "path", "url", "int"})
+
 
 @dataclass
 class _Scope:
@@ -19,7 +23,7 @@ class _Scope:
 
     values: dict[str, t.Type]
     later: set[str] = field(default_factory=set)  # steps declared below (a better message)
-    where: str = "workflow"
+    action: str | None = None  # the action whose parameters these are; None in the workflow
 
 
 def check(ctx: Context) -> None:
@@ -27,7 +31,7 @@ def check(ctx: Context) -> None:
     for action in agent.actions:
         if sym.actions.get(action.name.value) is not action:
             continue  # a duplicate, already reported
-        scope = _Scope(values=dict(sym.params.get(action.name.value, {})), where="action")
+        scope = _Scope(values=dict(sym.params.get(action.name.value, {})), action=action.name.value)
         for require in action.requires:
             _condition(ctx, require.condition, scope)
         if action.idempotency_key:
@@ -36,7 +40,7 @@ def check(ctx: Context) -> None:
     if agent.workflow is None:
         return
     statements = agent.workflow.statements
-    later = {s.name.value for s in statements if s.name is not None}
+    later = {s.name.value for s in statements if s.name is not None} - {"input"}
     values: dict[str, t.Type] = {}
     if sym.input is not None:
         values["input"] = t.RecordShape(tuple(sym.input.items()))
@@ -48,6 +52,9 @@ def check(ctx: Context) -> None:
             if statement.name is not None:
                 name = statement.name.value
                 scope.later.discard(name)
+                if name == "input":
+                    ctx.reporter.report(codes.RESERVED_STEP, statement.name.span)
+                    continue
                 if name in scope.values:
                     ctx.reporter.report(codes.DUPLICATE_STEP, statement.name.span, name=name)
                     continue
@@ -117,15 +124,13 @@ def _condition(ctx: Context, condition: ast.Expr, scope: _Scope) -> None:
 
 def _idempotency_key(ctx: Context, action: ast.Action, scope: _Scope) -> None:
     path = action.idempotency_key or []
-    ref = ast.Expr.model_construct(span=path[0].span, kind="ref", path=path, items=[], keys=[],
-                                   value=None, is_int=False)
+    ref = ast.build(ast.Expr, span=path[0].span, kind="ref", path=path)
     found = t.strip_optional(infer(ctx, ref, scope))
     if t.is_unknown(found):
         return
-    if not (isinstance(found, (t.Prim, t.Union)) and t.base(found) in ("string", "number")):
-        span = ast.Span.model_construct(line=path[0].span.line, column=path[0].span.column,
-                                        end_line=path[-1].span.end_line,
-                                        end_column=path[-1].span.end_column)
+    if not (isinstance(found, t.Union) or (isinstance(found, t.Prim) and found.name in KEY_PRIMS)):
+        first, last = path[0].span, path[-1].span
+        span = ast.span(first.line, first.column, last.end_line, last.end_column, first.start, last.end)
         ctx.reporter.report(codes.IDEMPOTENCY_KEY, span, path=".".join(n.value for n in path),
                             found=t.describe(found))
 
@@ -157,6 +162,10 @@ def infer(ctx: Context, expr: ast.Expr, scope: _Scope) -> t.Type:
                 rep.report(codes.LIST_MIXED, item.span, first=t.describe(known[0][1]),
                            other=t.describe(other))
                 break
+        if known and all(isinstance(x, t.Union) for _, x in known):
+            # `["a", "b"]` holds the union of its literals, not just the first one's
+            merged = dict.fromkeys(lit for _, x in known for lit in x.literals)  # type: ignore[union-attr]
+            return t.ListOf(t.Union(tuple(merged)))
         return t.ListOf(known[0][1] if known else t.UNKNOWN)
     if kind == "len":
         inner = infer(ctx, expr.items[0], scope)
@@ -174,8 +183,7 @@ def infer(ctx: Context, expr: ast.Expr, scope: _Scope) -> t.Type:
         right = t.strip_optional(infer(ctx, expr.items[1], scope))
         if isinstance(right, t.ListOf):
             if not _comparable(left, right.item):
-                rep.report(codes.COMPARE_TYPE, expr.span, left=t.describe(left),
-                           right=t.describe(right.item), op="in")
+                _incomparable(ctx, expr, left, right.item, "in")
         elif not t.is_unknown(right):
             rep.report(codes.IN_TYPE, expr.items[1].span, found=t.describe(right))
         return t.BOOL
@@ -185,8 +193,7 @@ def infer(ctx: Context, expr: ast.Expr, scope: _Scope) -> t.Type:
         right = infer(ctx, expr.items[1], scope)
         if op in ("==", "!="):
             if not _comparable(left, right):
-                rep.report(codes.COMPARE_TYPE, expr.span, left=t.describe(left),
-                           right=t.describe(right), op=op)
+                _incomparable(ctx, expr, left, right, op)
         else:
             for operand, found in ((expr.items[0], left), (expr.items[1], right)):
                 if t.base(found) not in ("number", "unknown"):
@@ -200,9 +207,12 @@ def _ref(ctx: Context, expr: ast.Expr, scope: _Scope) -> t.Type:
     head = expr.path[0]
     current = scope.values.get(head.value)
     if current is None:
-        if head.value in scope.later:
+        if scope.action is not None:
+            rep.report(codes.UNDEFINED_PARAM, head.span, action=scope.action, name=head.value,
+                       help=did_you_mean(head.value, set(scope.values)))
+        elif head.value in scope.later:
             rep.report(codes.UNDEFINED_STEP_LATER, head.span, name=head.value)
-        elif head.value == "input" and scope.where == "workflow":
+        elif head.value == "input":
             rep.report(codes.NO_INPUT, head.span)
         else:
             rep.report(codes.UNDEFINED_VALUE, head.span, name=head.value,
@@ -236,13 +246,22 @@ def _fields_of(ctx: Context, ty: t.Type) -> dict[str, t.Type] | None:
     return None
 
 
+def _incomparable(ctx: Context, expr: ast.Expr, left: t.Type, right: t.Type, op: str) -> None:
+    a, b = t.strip_optional(left), t.strip_optional(right)
+    if isinstance(a, t.Union) and isinstance(b, t.Union):
+        ctx.reporter.report(codes.DISJOINT_LITERALS, expr.span, left=t.describe(left), right=t.describe(right),
+                            op=op, always="true" if op == "!=" else "false")
+    else:
+        ctx.reporter.report(codes.COMPARE_TYPE, expr.span, left=t.describe(left), right=t.describe(right), op=op)
+
+
 def _comparable(a: t.Type, b: t.Type) -> bool:
     if t.is_unknown(a) or t.is_unknown(b):
         return True
     a, b = t.strip_optional(a), t.strip_optional(b)
     if isinstance(a, t.Union) and isinstance(b, t.Union):
         # two literal sets that share nothing can never be equal
-        return bool(set(a.literals) & set(b.literals)) or (len(a.literals) > 1 and len(b.literals) > 1)
+        return bool(set(a.literals) & set(b.literals))
     if t.base(a) != t.base(b):
         return False
     if isinstance(a, (t.Ref, t.RecordShape)) or isinstance(b, (t.Ref, t.RecordShape)):
