@@ -1,0 +1,106 @@
+"""Every example in `specs/` that needs no network runs end to end through the real `specc run`, with
+its own `input.json`, from a copy in tmp_path so that its outputs do not dirty the repository.
+
+`refund` has an `approval required` action: without a terminal the run pauses with exit 3 and the
+status awaiting-approval; `specc approve` and `specc resume` then finish it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import Run, containers, run_spec, run_statuses, specc
+
+pytestmark = pytest.mark.usefixtures("docker_client")
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
+
+
+def _examples() -> list[Path]:
+    return sorted(p for p in SPECS.iterdir() if p.is_dir() and list(p.glob("*.agent")) and (p / "input.json").exists())
+
+
+def _needs_network(agent: str) -> bool:
+    return re.search(r'^\s*network\s+"', agent, re.MULTILINE) is not None
+
+
+def _copy(example: Path, tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / example.name
+    shutil.copytree(example, folder, symlinks=True)
+    spec = next(folder.glob("*.agent"))
+    for name in re.findall(r'mount\s+"\./([^"]+)"(?:\s+at\s+"[^"]*")?\s+read_write', spec.read_text()):
+        (folder / name).mkdir(exist_ok=True)
+        (folder / name).chmod(0o777)  # tools run as uid 65534
+    return folder, spec
+
+
+def _file_pipeline(folder: Path, run: Run, store: Path) -> None:
+    result = run.finished()["result"]
+    written = folder / "outbox" / result["file"]
+    assert written.exists()
+    assert hashlib.sha256(written.read_bytes()).hexdigest() == result["sha256"]
+    assert len(json.loads(written.read_text())["records"]) == result["records"] > 0
+
+
+def _repo_report(folder: Path, run: Run, store: Path) -> None:
+    result = run.finished()["result"]
+    report = folder / "reports" / result["file"]
+    assert report.exists() and report.stat().st_size == result["bytes"]
+    assert report.read_text().startswith("#")
+
+
+def _refund(folder: Path, run: Run, store: Path) -> None:
+    ledger = folder / "ledger" / "refunds.jsonl"
+    assert not ledger.exists() or ledger.read_text() == "", "the refund was issued without an approval"
+    assert run.of("approval_pending", action="issue_refund"), run.describe()
+    assert not run.of("attempt_intent", action="issue_refund")
+    run_id = run.run_id
+    assert run_id is not None
+    # a person approves; the run resumes from the store and issues the refund once
+    approved = specc("approve", run_id, "--store", str(store), "--reason", "checked by the test", cwd=folder)
+    assert approved.returncode == 0, approved.stderr
+    resumed = specc("resume", run_id, "--store", str(store), cwd=folder, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    assert run_statuses(store) == {run_id: "succeeded"}
+    lines = ledger.read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["order_id"] == "ORD-100234"
+
+
+#: example -> (exit status, status in `specc runs`, further checks)
+EXPECTED: dict[str, tuple[int, str, Callable[[Path, Run, Path], None] | None]] = {
+    "file_pipeline": (0, "succeeded", _file_pipeline),
+    "repo_report": (0, "succeeded", _repo_report),
+    "refund": (3, "awaiting-approval", _refund),
+}
+
+
+@pytest.mark.parametrize("example", _examples(), ids=lambda p: p.name)
+def test_example_runs_end_to_end(example: Path, tmp_path: Path) -> None:
+    agent = next(example.glob("*.agent")).read_text()
+    if _needs_network(agent):
+        pytest.skip(f"{example.name} declares network hosts that do not exist on a test machine")
+    folder, spec = _copy(example, tmp_path)
+    store = tmp_path / "runs.db"
+    run = run_spec(spec, store, f"@{folder / 'input.json'}", cwd=folder)
+
+    code, status, check = EXPECTED.get(example.name, (0, "succeeded", None))
+    assert run.code == code, run.describe()
+    assert run.run_id is not None
+    assert run_statuses(store) == {run.run_id: status}
+    assert run.finished()["status"] == status
+    assert not containers(f"specc.run_id={run.run_id}")
+    if check is not None:
+        check(folder, run, store)
+    assert not containers(f"specc.run_id={run.run_id}")
+
+
+def test_every_example_is_covered() -> None:
+    """A new example either runs here with the default expectation (exit 0) or is listed above."""
+    names = {p.name for p in _examples()}
+    assert set(EXPECTED) <= names, f"examples gone from specs/: {set(EXPECTED) - names}"
