@@ -53,7 +53,7 @@ on uncertain escalate "the quote needs a person"
 QUOTE_TOOL = 'print("cannot decide this one", file=sys.stderr)\nsys.exit(3)\n'
 
 
-def _pay_spec(root: Path, *, twice: bool = False, version: str = "1.0.0") -> Path:
+def _pay_spec(root: Path, *, twice: bool = False, version: str = "1.0.0", **limits: str) -> Path:
     workflow = ("r1 = pay(to: input.to, amount: input.amount)\nr2 = pay(to: input.to, amount: input.amount)\n"
                 "return r2") if twice else "r = pay(to: input.to, amount: input.amount)\nreturn r"
     text = agent_text(
@@ -63,6 +63,7 @@ def _pay_spec(root: Path, *, twice: bool = False, version: str = "1.0.0") -> Pat
         output="Receipt",
         actions=PAY,
         workflow=workflow,
+        **limits,
     ).replace('version "1.0.0"', f'version "{version}"')
     return write_agent(root, text, {"pay.py": PAY_TOOL}, folders={"ledger": 0o777})
 
@@ -256,6 +257,39 @@ def test_an_approval_is_used_once_the_same_call_twice_needs_two(tmp_path: Path) 
     assert len(_ledger(tmp_path)) == 2
     assert len(_events(store, run_id, "approval_used")) == 2
     _no_container_left(run_id)
+
+
+def test_time_waiting_for_an_approval_is_not_counted_against_wall(tmp_path: Path) -> None:
+    store, run_id = _paused(tmp_path, {"to": "ACME", "amount": 40}, wall="6s", timeout="5s")
+    time.sleep(7)  # longer than the whole run's `wall`
+    assert _cli("approve", run_id, "--store", str(store)).returncode == 0
+
+    done = _cli("resume", run_id, "--store", str(store))
+
+    assert done.returncode == 0, done.stderr
+    assert _ledger(tmp_path) == [{"to": "ACME", "amount": 40}]
+    finished = _events(store, run_id, "run_finished")
+    assert finished[-1]["wall_used_s"] < 6, finished
+
+
+def test_the_approval_timeout_of_a_run_applies_to_its_later_approvals(tmp_path: Path) -> None:
+    """`--approval-timeout` is the run's: the second approval, asked after a resume, times out too."""
+    store = tmp_path / "runs.db"
+    done, run_id = _run(_pay_spec(tmp_path, twice=True), store, {"to": "ACME", "amount": 40},
+                        "--approval-timeout", "4")
+    assert done.returncode == 3, done.stderr
+    assert _cli("approve", run_id, "--store", str(store)).returncode == 0
+    again = _cli("resume", run_id, "--store", str(store))
+    assert again.returncode == 3, again.stderr
+    pending = _events(store, run_id, "approval_pending")
+    assert [p["timeout_s"] for p in pending] == [4, 4], pending
+    time.sleep(5)
+
+    late = _cli("resume", run_id, "--store", str(store))
+
+    assert late.returncode == 1, late.stderr
+    assert "the payment was not approved" in _last(late)
+    assert len(_ledger(tmp_path)) == 1
 
 
 def test_approve_refuses_a_run_that_is_not_awaiting_approval(tmp_path: Path) -> None:

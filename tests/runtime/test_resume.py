@@ -183,6 +183,10 @@ def _crash_during(root: Path, step: str) -> Crash:
             time.sleep(0.2)
         else:
             raise AssertionError(f"the `{step}` container never ran:\n{_describe(root)}")
+        # while the run's process lives, a resume must refuse: two processes would run the step twice
+        busy = specc("resume", run_id, "--store", str(store))
+        assert busy.returncode == 2 and "still running" in busy.stderr, busy.stderr
+        assert containers(f"specc.run_id={run_id}"), "the refused resume removed the live run's container"
         os.kill(proc.pid, signal.SIGKILL)
     except BaseException:
         if proc.poll() is None:
