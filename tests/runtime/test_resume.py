@@ -357,3 +357,67 @@ def test_killed_around_c_resume_reruns_c_and_keeps_b(tmp_path: Path, boundary: s
     _assert_a_kept(crash)
     _assert_verifies(crash)
     _no_container_left(crash)
+
+
+# --- kills of the resume itself, and between two writes ------------------------------------------
+
+
+def test_a_resume_killed_in_turn_is_resumed_without_running_b_twice(tmp_path: Path) -> None:
+    crash = _crash_at_fault(tmp_path, "before_intent:2")
+    # the resume dies after b's tool ended but before its outcome was written (b is attempt 2 again)
+    killed = subprocess.run([*SPECC, "resume", crash.run_id, "--store", str(crash.store)], capture_output=True,
+                            text=True, timeout=180, env=specc_env({"SPECC_FAULT": "after_tool:2"}))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert crash.ledger == ["entry one"]
+    assert crash.status() == "running"
+
+    paused = crash.resume()
+
+    _assert_escalated_on_b(crash, paused)
+    assert crash.ledger == ["entry one"], "b was re-run silently"
+    assert crash.intents("b") == 1
+    _assert_a_kept(crash)
+    _no_container_left(crash)
+
+
+def _copy_store(source: Path, target: Path, keep: int, run_id: str) -> None:
+    """`target`: the store as a kill right after its `keep`-th event of `run_id` would have left it."""
+    import sqlite3
+
+    src, dst = sqlite3.connect(str(source)), sqlite3.connect(str(target))
+    try:
+        src.backup(dst)
+        dst.execute("DELETE FROM events WHERE run_id = ? AND seq > ?", (run_id, keep))
+        dst.execute("UPDATE runs SET status = 'running', result = NULL, reason = NULL, owner = ? WHERE id = ?",
+                    (f"{os.uname().nodename}:999999999", run_id))
+        dst.commit()
+    finally:
+        src.close()
+        dst.close()
+
+
+def test_killed_between_b_outcome_and_its_step_result_never_reruns_b(tmp_path: Path) -> None:
+    """Every event is its own transaction, so a SIGKILL can leave any prefix of the log. Here the log
+    ends with b's successful `attempt_outcome`, before `step_finished` (a kill while the outcome is
+    printed). b's tool ran, and b is not idempotent: the resume must not run it again."""
+    proc = _start(tmp_path)
+    assert proc.wait(timeout=180) == 0, _describe(tmp_path)
+    store = tmp_path / "runs.db"
+    run_id = _only_run(store)
+    with RunStore(str(store)) as runs:
+        events = runs.events(run_id)
+    outcome = next(e for e in events if e.kind == "attempt_outcome" and e.data.get("action") == "b")
+    assert events[outcome.seq].kind == "step_finished"  # the very next event
+    cut = tmp_path / "cut.db"
+    _copy_store(store, cut, outcome.seq, run_id)
+    crash = Crash(tmp_path, cut, run_id)
+    assert crash.status() == "running" and crash.ledger == ["entry one"]
+
+    done = crash.resume()
+
+    assert crash.ledger == ["entry one"], f"b ran twice after a kill between its outcome and its result:\n{done.stderr}"
+    assert crash.intents("b") == 1
+    assert done.returncode in (0, 3), done.stderr
+    if done.returncode == 0:  # the recorded outcome was used as b's result
+        assert _result(crash) == {"n": 101}
+    _no_container_left(crash)
