@@ -213,6 +213,23 @@ def test_an_approval_never_applies_to_edited_arguments(tmp_path: Path) -> None:
     assert _ledger(tmp_path / "one") == [{"to": "ACME", "amount": 40}]
 
 
+def test_an_approval_never_applies_to_another_run_with_the_same_arguments(tmp_path: Path) -> None:
+    """One person's decision pays once: replayed into a second run of the same spec with the same
+    arguments, it must not approve that run too (the decision is bound to its run, not only to the
+    spec, step and arguments)."""
+    value = {"to": "ACME", "amount": 40}
+    store, first = _paused(tmp_path / "one", value, store=tmp_path / "runs.db")
+    _, second = _paused(tmp_path / "two", value, store=store)
+    assert _cli("approve", first, "--store", str(store)).returncode == 0
+    assert _cli("resume", first, "--store", str(store)).returncode == 0
+    _copy_decision(store, first, second)
+
+    replayed = _cli("resume", second, "--store", str(store))
+
+    assert _ledger(tmp_path / "two") == [], "one approval paid in two runs"
+    assert replayed.returncode == 3, replayed.stderr
+
+
 def test_an_approval_for_an_older_spec_version_is_refused(tmp_path: Path) -> None:
     value = {"to": "ACME", "amount": 40}
     store, old = _paused(tmp_path / "old", value, store=tmp_path / "runs.db", version="1.0.0")
@@ -340,6 +357,8 @@ def test_a_person_supplied_result_that_breaks_the_contract_is_refused(tmp_path: 
 def test_a_valid_person_supplied_result_becomes_the_step_result(tmp_path: Path) -> None:
     store, run_id = _escalated(tmp_path)
     tries = len(_events(store, run_id, "attempt_intent"))
+    wrong = _cli("approve", run_id, "--store", str(store))
+    assert wrong.returncode == 2 and "not awaiting approval" in wrong.stderr, wrong.stderr
 
     accepted = _cli("resolve", run_id, "--result", '{"amount": 12, "currency": "EUR"}', "--reason", "phoned them",
                     "--store", str(store))
