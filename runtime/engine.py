@@ -92,13 +92,16 @@ class ResumeState:
     dangling: int | None = None
     used_steps: int = 0
     wall_used_s: float = 0.0
+    #: the run's options, carried from its first start
+    approval_timeout_s: float | None = None
+    egress_options: dict[str, Any] = field(default_factory=dict)
 
 
-def approval_digest(spec_hash: str, step: int, action: str, arguments: Any) -> str:
-    """Binds an approval to one spec version, one step and these exact arguments."""
+def approval_digest(run_id: str, spec_hash: str, step: int, action: str, arguments: Any) -> str:
+    """Binds an approval to one run, one spec version, one step and these exact arguments."""
     import hashlib
 
-    canonical = json.dumps([spec_hash, step, action, arguments], sort_keys=True, ensure_ascii=False,
+    canonical = json.dumps([run_id, spec_hash, step, action, arguments], sort_keys=True, ensure_ascii=False,
                            separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -211,7 +214,9 @@ class Engine:
             self.store.create_run(self.run_id, ir.agent, ir.source.sha256, ir.hash, self._redact(value),
                                   to_bytes(ir).decode(), owner())
             self._event("run_started", {"agent": ir.agent, "spec_hash": ir.source.sha256,
-                                        "input": self._redact(value)})
+                                        "input": self._redact(value), "approval_timeout_s": self.approval_timeout_s,
+                                        "egress_options": {k: (list(v) if isinstance(v, tuple) else v)
+                                                           for k, v in self.egress_options.items()}})
         env: dict[str, Any] = {"input": value}
         current: str | None = None
         try:
@@ -342,7 +347,7 @@ class Engine:
     def _approval(self, step: str, action: ActionIR, values: dict[str, Any]) -> _Failure | None:
         """None when a person approved these exact arguments; a `denied` failure when they refused;
         pauses the run when nobody has decided yet."""
-        digest = approval_digest(self.ir.source.sha256, self._index or 0, action.name, values)
+        digest = approval_digest(self.run_id, self.ir.source.sha256, self._index or 0, action.name, values)
         decision = self.state.approvals.pop(digest, None)
         if decision is None and self.prompt is not None:
             approved, reason = self.prompt(step, action, self._redact(values))
@@ -588,6 +593,8 @@ def _writable_by(path: str, user: str) -> bool:
 def load_state(store: RunStore, run_id: str) -> ResumeState:
     """Rebuild what a run knows from its events, for `specc resume`."""
     state = ResumeState()
+    # A step is done only when its `step_finished` is written: an attempt recorded as started (even
+    # with an outcome) whose step never finished may have taken effect, so it is "dangling".
     open_intent: int | None = None
     segment_start: float | None = None
     for event in store.events(run_id):
@@ -595,13 +602,16 @@ def load_state(store: RunStore, run_id: str) -> ResumeState:
         kind = event.kind
         if kind in ("run_started", "run_resumed"):
             segment_start = event.at
+            if kind == "run_started":
+                state.approval_timeout_s = data.get("approval_timeout_s")
+                state.egress_options = dict(data.get("egress_options") or {})
         elif kind == "attempt_intent":
             state.used_steps += 1
             open_intent = data.get("index")
-        elif kind == "attempt_outcome":
-            open_intent = None
         elif kind == "step_finished":
             state.finished[int(data["index"])] = data.get("result")
+            if open_intent == data.get("index"):
+                open_intent = None
         elif kind == "approval_decided":
             state.approvals[data["digest"]] = (bool(data["approved"]), str(data.get("by")), data.get("reason"))
         elif kind == "approval_used":

@@ -545,7 +545,17 @@ def resume(run_id: str, store_path: str | None, as_json: bool) -> None:
         _fail(str(exc), EXIT_USAGE)
     if record.status == "awaiting-approval":
         expire_approval(store, record.id)
-    engine = Engine(ir, store, Sandbox(), run_id=record.id, state=load_state(store, record.id))
+    if record.status == "escalated":
+        events = store.events(record.id)
+        last_pause = max(e.seq for e in events if e.kind == "run_finished")
+        if not any(e.kind == "escalation_resolved" and e.seq > last_pause for e in events):
+            store.close()
+            _fail(f"run {record.id} waits for a person: decide with `specc resolve {record.id} --retry | --abort | "
+                  "--result JSON` first", EXIT_USAGE)
+    state = load_state(store, record.id)
+    engine = Engine(ir, store, Sandbox(), run_id=record.id, state=state)
+    engine.approval_timeout_s = state.approval_timeout_s
+    engine.egress_options = state.egress_options
     _execute(engine, record.input, as_json=as_json, resumed=True)
 
 
@@ -620,7 +630,7 @@ def show(run_id: str, store_path: str | None, as_json: bool, verify: bool) -> No
         click.echo(json.dumps({
             "id": record.id, "agent": record.agent, "status": record.status, "reason": record.reason,
             "spec_hash": record.spec_hash, "ir_hash": record.ir_hash, "input": record.input, "result": record.result,
-            "events": [{"seq": e.seq, "at": e.at, "kind": e.kind, **e.data} for e in events],
+            "events": [{"seq": e.seq, "at": e.at, **e.data, "event": e.kind} for e in events],
             **({"verify": problems} if verify else {}),
         }, indent=2, ensure_ascii=False))
     else:

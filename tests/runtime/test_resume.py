@@ -85,7 +85,7 @@ class Crash:
     def intents(self, action: str) -> int:
         """How many attempts of `action` the store recorded an intent for, over the whole run."""
         events = show_json(self.store, self.run_id)["events"]
-        counted = len([e for e in events if e["kind"] == "attempt_intent" and e.get("action") == action])
+        counted = len([e for e in events if e["event"] == "attempt_intent" and e.get("action") == action])
         assert counted == len(self.events("attempt_intent", action=action)), "`specc show --json` and the store differ"
         return counted
 
@@ -175,7 +175,7 @@ def _crash_during(root: Path, step: str) -> Crash:
                 run_id = next(iter(statuses), None)
             if run_id is not None:
                 events = show_json(store, run_id)["events"]
-                started = [e for e in events if e["kind"] == "attempt_intent" and e.get("action") == step]
+                started = [e for e in events if e["event"] == "attempt_intent" and e.get("action") == step]
                 running = containers(f"specc.run_id={run_id}")
                 appended = step != "b" or (root / "ledger" / "log.txt").exists()
                 if started and running and appended:

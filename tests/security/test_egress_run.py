@@ -81,7 +81,7 @@ def test_an_agent_reaches_only_its_declared_endpoint(lab: Lab, tmp_path: Path) -
     runs = _specc("runs", "--store", str(store)).stdout.split()
     run_id = runs[0]
     events: list[dict[str, Any]] = json.loads(_specc("show", run_id, "--store", str(store), "--json").stdout)["events"]
-    connections = {(e["host"], e["port"], e["allowed"]) for e in events if e["kind"] == "connection"}
+    connections = {(e["host"], e["port"], e["allowed"]) for e in events if e["event"] == "connection"}
     assert ("api.test.internal", 8000, True) in connections
     assert ("other.test.internal", 8000, False) in connections
     assert ("api.test.internal", 8001, False) in connections
