@@ -84,7 +84,7 @@ def test_flaky_tool_succeeds_on_the_third_attempt_with_backoff_recorded(tmp_path
     assert shown["status"] == "succeeded"
     stored = [e for e in shown["events"] if e.get("strategy") == "retry" and "backoff_s" in e]
     assert [e["backoff_s"] for e in stored] == [r["backoff_s"] for r in retries]
-    assert len([e for e in shown["events"] if e["event"] == "attempt_intent"]) == 3
+    assert len([e for e in shown["events"] if (e.get("event") or e["kind"]) == "attempt_intent"]) == 3
     assert run_statuses(tmp_path / "runs.db") == {run.run_id: "succeeded"}
     _no_container_left(run.run_id)
 
