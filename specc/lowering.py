@@ -1,4 +1,4 @@
-"""The lowering from lark's parse tree to the typed AST of `specc.ast`.
+"""The lowering from the parse tree of `specc.parser` to the typed AST of `specc.ast`.
 
 This is the only module that knows the shape of the parse tree. It decodes literals (string
 escapes, durations, sizes), reports what the grammar cannot (a bad escape, a repeated setting, a
@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from lark import Token, Tree
-
 from specc import ast, codes
 from specc.ast import build
 from specc.ast import span as _span
 from specc.diagnostics import Label, Reporter
-from specc.parser import MAX_DEPTH
+from specc.parser import MAX_DEPTH, Node, Tok
 
 _DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _SIZE_BYTES = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
@@ -33,24 +31,24 @@ class _TooDeep(Exception):
         self.span = span
 
 
-def lower(tree: Tree[Token], reporter: Reporter) -> ast.Agent | None:
+def lower(tree: Node, reporter: Reporter) -> ast.Agent | None:
     """Lower a parse tree to an `Agent`, reporting what the grammar alone cannot catch."""
     lowering = _Lowering(reporter)
     try:
-        return lowering.agent(tree.children[0])  # type: ignore[arg-type]
+        return lowering.agent(tree.children[0])
     except _TooDeep as exc:
         reporter.report(codes.TOO_DEEP, exc.span, limit=MAX_DEPTH)
         return None
 
 
-def span_of(node: Tree[Token] | Token) -> ast.Span:
-    """The span of a tree or token, 1-based with an exclusive end."""
-    if isinstance(node, Token):
+def span_of(node: Node | Tok) -> ast.Span:
+    """The span of a node or token, 1-based with an exclusive end."""
+    if isinstance(node, Tok):
         return _span(node.line, node.column, node.end_line, node.end_column, node.start_pos, node.end_pos)
-    meta = node.meta
-    if meta.empty:
+    first, last = node.first, node.last
+    if first is None or last is None:
         return _span(1, 1, 1, 1)
-    return _span(meta.line, meta.column, meta.end_line, meta.end_column, meta.start_pos, meta.end_pos)
+    return _span(first.line, first.column, last.end_line, last.end_column, first.start_pos, last.end_pos)
 
 
 def _hex4(raw: str, i: int) -> int | None:
@@ -67,14 +65,14 @@ class _Lowering:
 
     # --- literals --------------------------------------------------------------------------
 
-    def name(self, token: Token) -> ast.Name:
-        return build(ast.Name, span=span_of(token), value=str(token))
+    def name(self, token: Tok) -> ast.Name:
+        return build(ast.Name, span=span_of(token), value=token.value)
 
-    def string(self, token: Token) -> ast.Str:
+    def string(self, token: Tok) -> ast.Str:
         return build(ast.Str, span=span_of(token), value=self.unescape(token))
 
-    def unescape(self, token: Token) -> str:
-        raw = str(token)[1:-1]
+    def unescape(self, token: Tok) -> str:
+        raw = token.value[1:-1]
         if "\\" not in raw:
             return raw
         out: list[str] = []
@@ -114,39 +112,39 @@ class _Lowering:
             i += 6
         return "".join(out)
 
-    def escape_span(self, token: Token, offset: int, width: int) -> ast.Span:
+    def escape_span(self, token: Tok, offset: int, width: int) -> ast.Span:
         """The span of an escape at `offset` inside a string token's quotes."""
-        column = token.column + 1 + offset  # type: ignore[operator]
-        start = token.start_pos + 1 + offset  # type: ignore[operator]
+        column = token.column + 1 + offset
+        start = token.start_pos + 1 + offset
         return _span(token.line, column, token.line, column + width, start, start + width)
 
-    def integer(self, token: Token) -> int:
+    def integer(self, token: Tok) -> int:
         try:
             return int(str(token))
         except ValueError:  # more digits than Python converts
             self.reporter.report(codes.NUMBER_TOO_LARGE, span_of(token), text=str(token)[:20] + "...")
             return 0
 
-    def number(self, token: Token) -> float:
+    def number(self, token: Tok) -> float:
         value = float(str(token))
         if value == float("inf"):
             self.reporter.report(codes.NUMBER_TOO_LARGE, span_of(token), text=str(token)[:20] + "...")
             return 0.0
         return value
 
-    def duration_ms(self, token: Token) -> int:
+    def duration_ms(self, token: Tok) -> int:
         text = str(token)
         unit = "ms" if text.endswith("ms") else text[-1]
         return self.integer_text(token, text[: -len(unit)]) * _DURATION_MS[unit]
 
-    def size_bytes(self, token: Token) -> int:
+    def size_bytes(self, token: Tok) -> int:
         text = str(token)
         for unit in ("KiB", "MiB", "GiB", "B"):
             if text.endswith(unit):
                 return self.integer_text(token, text[: -len(unit)]) * _SIZE_BYTES[unit]
         raise AssertionError(text)  # the grammar admits no other unit
 
-    def integer_text(self, token: Token, digits: str) -> int:
+    def integer_text(self, token: Tok, digits: str) -> int:
         try:
             return int(digits)
         except ValueError:
@@ -155,15 +153,15 @@ class _Lowering:
 
     # --- agent -----------------------------------------------------------------------------
 
-    def agent(self, tree: Tree[Token]) -> ast.Agent:
+    def agent(self, tree: Node) -> ast.Agent:
         name_token, *items = tree.children
         fields: dict[str, Any] = {
-            "span": span_of(tree), "name": self.name(name_token),  # type: ignore[arg-type]
+            "span": span_of(tree), "name": self.name(name_token),
             "types": [], "actions": [], "handlers": [], "sandbox": [],
         }
         seen: dict[str, ast.Span] = {}
         for item in items:
-            assert isinstance(item, Tree)
+            assert isinstance(item, Node)
             kind = item.data
             if kind in _ITEM_WORDS:
                 here = self.keyword_span(item)
@@ -181,29 +179,29 @@ class _Lowering:
             getattr(self, "item_" + kind)(item, fields)
         return build(ast.Agent, **fields)
 
-    def keyword_span(self, tree: Tree[Token]) -> ast.Span:
+    def keyword_span(self, tree: Node) -> ast.Span:
         """The span of the keyword that opens an agent item, a tight place to point at."""
         span = span_of(tree)
         width = len(_ITEM_WORDS.get(tree.data, "x"))
         return _span(span.line, span.column, span.line, span.column + width, span.start, span.start + width)
 
-    def item_version(self, tree: Tree[Token], out: dict[str, Any]) -> None:
-        out["version"] = self.string(tree.children[0])  # type: ignore[arg-type]
+    def item_version(self, tree: Node, out: dict[str, Any]) -> None:
+        out["version"] = self.string(tree.children[0])
 
-    def item_description(self, tree: Tree[Token], out: dict[str, Any]) -> None:
-        out["description"] = self.string(tree.children[0])  # type: ignore[arg-type]
+    def item_description(self, tree: Node, out: dict[str, Any]) -> None:
+        out["description"] = self.string(tree.children[0])
 
-    def item_reliability(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+    def item_reliability(self, tree: Node, out: dict[str, Any]) -> None:
         token = tree.children[0]
-        out["reliability"] = self.number(token)  # type: ignore[arg-type]
-        out["reliability_span"] = span_of(token)  # type: ignore[arg-type]
+        out["reliability"] = self.number(token)
+        out["reliability_span"] = span_of(token)
 
-    def item_limits(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+    def item_limits(self, tree: Node, out: dict[str, Any]) -> None:
         fields: dict[str, Any] = {"span": span_of(tree)}
         for item in tree.children:
-            assert isinstance(item, Tree)
+            assert isinstance(item, Node)
             token = item.children[0]
-            assert isinstance(token, Token)
+            assert isinstance(token, Tok)
             key = "steps" if item.data == "limit_steps" else "wall"
             if key + "_span" in fields:
                 self.reporter.report(
@@ -218,31 +216,31 @@ class _Lowering:
                 fields["wall_ms"] = self.duration_ms(token)
         out["limits"] = build(ast.Limits, **fields)
 
-    def item_scope(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+    def item_scope(self, tree: Node, out: dict[str, Any]) -> None:
         mounts: list[ast.ScopeMount] = []
         network: list[ast.Str] = []
         env: list[ast.ScopeEnv] = []
         for item in tree.children:
-            assert isinstance(item, Tree)
+            assert isinstance(item, Node)
             c = item.children
             if item.data == "scope_mount":
                 mounts.append(build(
-                    ast.ScopeMount, span=span_of(item), path=self.string(c[0]),  # type: ignore[arg-type]
-                    target=self.string(c[1]) if c[1] is not None else None,  # type: ignore[arg-type]
+                    ast.ScopeMount, span=span_of(item), path=self.string(c[0]),
+                    target=self.string(c[1]) if c[1] is not None else None,
                     mode=str(c[2]) if c[2] is not None else "read_only",
                 ))
             elif item.data == "scope_network":
-                network.append(self.string(c[0]))  # type: ignore[arg-type]
+                network.append(self.string(c[0]))
             else:
                 env.append(build(
-                    ast.ScopeEnv, span=span_of(item), name=self.name(c[0]),  # type: ignore[arg-type]
+                    ast.ScopeEnv, span=span_of(item), name=self.name(c[0]),
                     secret=c[1] is not None,
                 ))
         out["scope"] = build(
             ast.Scope, span=span_of(tree), mounts=mounts, network=network, env=env
         )
 
-    def item_sandbox(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+    def item_sandbox(self, tree: Node, out: dict[str, Any]) -> None:
         out["sandbox"] = self.settings(tree.children, "`sandbox`")
 
     def settings(self, items: list[Any], where: str) -> list[ast.Setting]:
@@ -260,9 +258,9 @@ class _Lowering:
             result.append(setting)
         return result
 
-    def setting(self, item: Tree[Token]) -> ast.Setting:
+    def setting(self, item: Node) -> ast.Setting:
         token = item.children[0]
-        assert isinstance(token, Token)
+        assert isinstance(token, Tok)
         key = item.data.split("_", 1)[1]
         value: str | int | float
         if key in ("memory", "output"):
@@ -279,99 +277,99 @@ class _Lowering:
             value = str(token)
         return build(ast.Setting, span=span_of(item), key=key, value=value, value_span=span_of(token))
 
-    def item_type_decl(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+    def item_type_decl(self, tree: Node, out: dict[str, Any]) -> None:
         name, *fields = tree.children
         out["types"].append(build(
-            ast.TypeDecl, span=span_of(tree), name=self.name(name),  # type: ignore[arg-type]
-            fields=[self.field(f) for f in fields],  # type: ignore[arg-type]
+            ast.TypeDecl, span=span_of(tree), name=self.name(name),
+            fields=[self.field(f) for f in fields],
         ))
 
-    def item_input_decl(self, tree: Tree[Token], out: dict[str, Any]) -> None:
-        out["input"] = [self.field(f) for f in tree.children]  # type: ignore[arg-type]
+    def item_input_decl(self, tree: Node, out: dict[str, Any]) -> None:
+        out["input"] = [self.field(f) for f in tree.children]
         out["input_span"] = self.keyword_span(tree)
 
-    def item_output_decl(self, tree: Tree[Token], out: dict[str, Any]) -> None:
-        out["output"] = self.type_expr(tree.children[0], 0)  # type: ignore[arg-type]
+    def item_output_decl(self, tree: Node, out: dict[str, Any]) -> None:
+        out["output"] = self.type_expr(tree.children[0], 0)
 
-    def field(self, tree: Tree[Token]) -> ast.Field:
+    def field(self, tree: Node) -> ast.Field:
         name, type_tree = tree.children
         return build(
-            ast.Field, span=span_of(tree), name=self.name(name),  # type: ignore[arg-type]
-            type=self.type_expr(type_tree, 0),  # type: ignore[arg-type]
+            ast.Field, span=span_of(tree), name=self.name(name),
+            type=self.type_expr(type_tree, 0),
         )
 
     # --- types -----------------------------------------------------------------------------
 
-    def type_expr(self, tree: Tree[Token], depth: int) -> ast.TypeExpr:
+    def type_expr(self, tree: Node, depth: int) -> ast.TypeExpr:
         if depth > MAX_DEPTH:
             raise _TooDeep(span_of(tree))
         base, optional = tree.children
-        assert isinstance(base, Tree)
+        assert isinstance(base, Node)
         fields: dict[str, Any] = {"span": span_of(tree), "optional": optional is not None}
         kind = base.data
         if kind == "prim_type":
             prim, *constraints = base.children
             fields.update(kind="prim", name=str(prim),
-                          constraints=[self.constraint(c) for c in constraints])  # type: ignore[arg-type]
+                          constraints=[self.constraint(c) for c in constraints])
         elif kind == "named_type":
             fields.update(kind="named", name=str(base.children[0]))
         elif kind == "list_type":
             item, count = base.children
-            fields.update(kind="list", name="list", item=self.type_expr(item, depth + 1),  # type: ignore[arg-type]
-                          count=self.range(count.children[0]) if count is not None else None)  # type: ignore[union-attr]
+            fields.update(kind="list", name="list", item=self.type_expr(item, depth + 1),
+                          count=self.range(count.children[0]) if count is not None else None)
         else:
-            fields.update(kind="union", literals=[self.string(s) for s in base.children])  # type: ignore[arg-type]
+            fields.update(kind="union", literals=[self.string(s) for s in base.children])
         return build(ast.TypeExpr, **fields)
 
-    def constraint(self, tree: Tree[Token]) -> ast.Constraint:
+    def constraint(self, tree: Node) -> ast.Constraint:
         span = span_of(tree)
         if tree.data == "range_constraint":
             return build(
-                ast.Constraint, span=span, kind="range", range=self.range(tree.children[0]), text=""  # type: ignore[arg-type]
+                ast.Constraint, span=span, kind="range", range=self.range(tree.children[0]), text=""
             )
         token = tree.children[0]
-        assert isinstance(token, Token)
+        assert isinstance(token, Tok)
         if tree.data == "regex_constraint":
             return build(ast.Constraint, span=span, kind="regex", range=None, text=str(token)[1:-1])
         kind = "under" if tree.data == "under_constraint" else "host"
         return build(ast.Constraint, span=span, kind=kind, range=None, text=self.unescape(token))
 
-    def range(self, tree: Tree[Token]) -> ast.Range:
+    def range(self, tree: Node) -> ast.Range:
         low, _dots, high = tree.children
         return build(
             ast.Range, span=span_of(tree),
-            low=self.signed(low) if low is not None else None,  # type: ignore[arg-type]
-            high=self.signed(high) if high is not None else None,  # type: ignore[arg-type]
+            low=self.signed(low) if low is not None else None,
+            high=self.signed(high) if high is not None else None,
             text=_text_of(tree),
         )
 
-    def signed(self, tree: Tree[Token]) -> float:
+    def signed(self, tree: Node) -> float:
         minus, number = tree.children
-        value = self.number(number)  # type: ignore[arg-type]
+        value = self.number(number)
         return -value if minus is not None else value
 
     # --- actions ---------------------------------------------------------------------------
 
-    def item_action(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+    def item_action(self, tree: Node, out: dict[str, Any]) -> None:
         name, *rest = tree.children
-        params = [self.field(p) for p in rest if isinstance(p, Tree) and p.data == "param"]
+        params = [self.field(p) for p in rest if isinstance(p, Node) and p.data == "param"]
         returns_tree = None
         body: list[Any] = []
         for child in rest:
-            if child is None or (isinstance(child, Tree) and child.data == "param"):
+            if child is None or (isinstance(child, Node) and child.data == "param"):
                 continue
-            if isinstance(child, Tree) and child.data == "type_expr" and returns_tree is None and not body:
+            if isinstance(child, Node) and child.data == "type_expr" and returns_tree is None and not body:
                 returns_tree = child
                 continue
             body.append(child)
         fields: dict[str, Any] = {
-            "span": span_of(tree), "name": self.name(name),  # type: ignore[arg-type]
+            "span": span_of(tree), "name": self.name(name),
             "params": params,
             "returns": self.type_expr(returns_tree, 0) if returns_tree is not None else None,
             "run": [], "mounts": [], "network": [], "env": [], "settings": [], "requires": [],
             "handlers": [],
         }
-        settings: list[Tree[Token]] = []
+        settings: list[Node] = []
         seen: dict[str, ast.Span] = {}
         for item in body:
             kind = item.data
@@ -392,35 +390,35 @@ class _Lowering:
         fields["settings"] = self.settings(settings, f"action `{name}`")
         out["actions"].append(build(ast.Action, **fields))
 
-    def action_item(self, item: Tree[Token], out: dict[str, Any]) -> None:
+    def action_item(self, item: Node, out: dict[str, Any]) -> None:
         c = item.children
         kind = item.data
         if kind == "act_run":
-            out["run"] = [self.string(t) for t in c]  # type: ignore[arg-type]
+            out["run"] = [self.string(t) for t in c]
         elif kind == "act_mount":
             out["mounts"].append(build(
-                ast.ActionMount, span=span_of(item), path=self.string(c[0]),  # type: ignore[arg-type]
+                ast.ActionMount, span=span_of(item), path=self.string(c[0]),
                 mode=str(c[1]) if c[1] is not None else None,
             ))
         elif kind == "act_network":
-            out["network"].append(self.string(c[0]))  # type: ignore[arg-type]
+            out["network"].append(self.string(c[0]))
         elif kind == "act_env":
-            out["env"].append(self.name(c[0]))  # type: ignore[arg-type]
+            out["env"].append(self.name(c[0]))
         elif kind == "act_effect":
-            out["effect"] = self.name(c[0])  # type: ignore[arg-type]
+            out["effect"] = self.name(c[0])
         elif kind == "act_risk":
-            out["risk"] = self.name(c[0])  # type: ignore[arg-type]
+            out["risk"] = self.name(c[0])
         elif kind == "act_approval_required":
             out["approval"], out["approval_span"] = "required", span_of(item)
         elif kind == "act_approval_none":
             out["approval"], out["approval_span"] = "none", span_of(item)
-            out["approval_reason"] = self.unescape(c[0])  # type: ignore[arg-type]
+            out["approval_reason"] = self.unescape(c[0])
         elif kind == "act_idempotent":
             out["idempotent"], out["idempotent_span"] = True, span_of(item)
             if c[0] is not None:
-                out["idempotency_key"] = [self.name(t) for t in c[0].children]  # type: ignore[union-attr, arg-type]
+                out["idempotency_key"] = [self.name(t) for t in c[0].children]
         elif kind == "act_reliability":
-            out["reliability"] = self.number(c[0])  # type: ignore[arg-type]
+            out["reliability"] = self.number(c[0])
             out["reliability_span"] = span_of(c[0])
         elif kind == "require":
             out["requires"].append(self.require(item))
@@ -429,63 +427,63 @@ class _Lowering:
         else:  # pragma: no cover - the grammar has no other action item
             raise AssertionError(kind)
 
-    def item_handler(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+    def item_handler(self, tree: Node, out: dict[str, Any]) -> None:
         out["handlers"].append(self.handler(tree))
 
-    def handler(self, tree: Tree[Token]) -> ast.Handler:
+    def handler(self, tree: Node) -> ast.Handler:
         *kinds, strategy = tree.children
         return build(
             ast.Handler, span=span_of(tree),
-            kinds=[self.name(k.children[0]) for k in kinds],  # type: ignore[union-attr, arg-type]
-            strategy=self.strategy(strategy, 0),  # type: ignore[arg-type]
+            kinds=[self.name(k.children[0]) for k in kinds],
+            strategy=self.strategy(strategy, 0),
         )
 
-    def strategy(self, tree: Tree[Token], depth: int) -> ast.Strategy:
+    def strategy(self, tree: Node, depth: int) -> ast.Strategy:
         if depth > MAX_DEPTH:
             raise _TooDeep(span_of(tree))
         c = tree.children
         fields: dict[str, Any] = {"span": span_of(tree), "kind": tree.data}
         if tree.data == "retry":
             count, backoff, then = c
-            fields["count"] = self.integer(count)  # type: ignore[arg-type]
-            fields["count_span"] = span_of(count)  # type: ignore[arg-type]
+            fields["count"] = self.integer(count)
+            fields["count_span"] = span_of(count)
             if backoff is not None:
-                low, _dots, high = backoff.children  # type: ignore[union-attr]
-                fields["backoff_min_ms"] = self.duration_ms(low)  # type: ignore[arg-type]
-                fields["backoff_max_ms"] = self.duration_ms(high)  # type: ignore[arg-type]
-                fields["backoff_span"] = _span(low.line, low.column, high.end_line, high.end_column,  # type: ignore[union-attr]
-                                               low.start_pos, high.end_pos)  # type: ignore[union-attr]
+                low, _dots, high = backoff.children
+                fields["backoff_min_ms"] = self.duration_ms(low)
+                fields["backoff_max_ms"] = self.duration_ms(high)
+                fields["backoff_span"] = _span(low.line, low.column, high.end_line, high.end_column,
+                                               low.start_pos, high.end_pos)
             if then is not None:
-                fields["then"] = self.strategy(then, depth + 1)  # type: ignore[arg-type]
+                fields["then"] = self.strategy(then, depth + 1)
         elif tree.data == "fallback":
-            fields["target"] = self.name(c[0])  # type: ignore[arg-type]
+            fields["target"] = self.name(c[0])
         elif c[0] is not None:
-            fields["reason"] = self.unescape(c[0])  # type: ignore[arg-type]
+            fields["reason"] = self.unescape(c[0])
         return build(ast.Strategy, **fields)
 
-    def require(self, tree: Tree[Token]) -> ast.Require:
+    def require(self, tree: Node) -> ast.Require:
         condition, strategy = tree.children
         return build(
-            ast.Require, span=span_of(tree), condition=self.expr(condition, 0),  # type: ignore[arg-type]
-            strategy=self.strategy(strategy, 0),  # type: ignore[arg-type]
+            ast.Require, span=span_of(tree), condition=self.expr(condition, 0),
+            strategy=self.strategy(strategy, 0),
         )
 
     # --- workflow and planner --------------------------------------------------------------
 
-    def item_workflow(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+    def item_workflow(self, tree: Node, out: dict[str, Any]) -> None:
         statements: list[ast.Statement] = []
         for item in tree.children:
-            assert isinstance(item, Tree)
+            assert isinstance(item, Node)
             span = span_of(item)
             if item.data == "bind":
                 name, call = item.children
                 statements.append(build(
-                    ast.Statement, span=span, kind="call", name=self.name(name),  # type: ignore[arg-type]
-                    call=self.call(call), require=None, value=None,  # type: ignore[arg-type]
+                    ast.Statement, span=span, kind="call", name=self.name(name),
+                    call=self.call(call), require=None, value=None,
                 ))
             elif item.data == "call_stmt":
                 statements.append(build(
-                    ast.Statement, span=span, kind="call", name=None, call=self.call(item.children[0]),  # type: ignore[arg-type]
+                    ast.Statement, span=span, kind="call", name=None, call=self.call(item.children[0]),
                     require=None, value=None,
                 ))
             elif item.data == "require":
@@ -496,57 +494,57 @@ class _Lowering:
             else:
                 statements.append(build(
                     ast.Statement, span=span, kind="return", name=None, call=None, require=None,
-                    value=self.expr(item.children[0], 0),  # type: ignore[arg-type]
+                    value=self.expr(item.children[0], 0),
                 ))
         out["workflow"] = build(ast.Workflow, span=span_of(tree), statements=statements)
 
-    def call(self, tree: Tree[Token]) -> ast.Call:
+    def call(self, tree: Node) -> ast.Call:
         name, *args = tree.children
         pairs = []
         for arg in args:
             if arg is None:
                 continue
-            key, value = arg.children  # type: ignore[union-attr]
-            pairs.append((self.name(key), self.expr(value, 0)))  # type: ignore[arg-type]
-        return build(ast.Call, span=span_of(tree), action=self.name(name), args=pairs)  # type: ignore[arg-type]
+            key, value = arg.children
+            pairs.append((self.name(key), self.expr(value, 0)))
+        return build(ast.Call, span=span_of(tree), action=self.name(name), args=pairs)
 
-    def item_planner(self, tree: Tree[Token], out: dict[str, Any]) -> None:
+    def item_planner(self, tree: Node, out: dict[str, Any]) -> None:
         kind, *items = tree.children
         settings = []
         for item in items:
-            assert isinstance(item, Tree)
+            assert isinstance(item, Node)
             token = item.children[0]
             key = item.data.removeprefix("pl_")
-            value: str | int = self.integer(token) if key == "max_turns" else (  # type: ignore[arg-type]
-                self.unescape(token) if token.type == "STRING" else str(token)  # type: ignore[union-attr, arg-type]
+            value: str | int = self.integer(token) if key == "max_turns" else (
+                self.unescape(token) if token.type == "STRING" else str(token)
             )
             settings.append(build(ast.Setting, span=span_of(item), key=key, value=value,
-                                  value_span=span_of(token)))  # type: ignore[arg-type]
+                                  value_span=span_of(token)))
         out["planner"] = build(
-            ast.Planner, span=span_of(tree), kind=self.name(kind), settings=settings  # type: ignore[arg-type]
+            ast.Planner, span=span_of(tree), kind=self.name(kind), settings=settings
         )
 
     # --- expressions -----------------------------------------------------------------------
 
-    def expr(self, node: Tree[Token] | Token, depth: int) -> ast.Expr:
+    def expr(self, node: Node | Tok, depth: int) -> ast.Expr:
         if depth > MAX_DEPTH:
             raise _TooDeep(span_of(node))
         span = span_of(node)
-        if isinstance(node, Token):  # pragma: no cover - every atom is wrapped in a rule
+        if isinstance(node, Tok):  # pragma: no cover - every atom is wrapped in a rule
             raise AssertionError(node)
         kind = node.data
         c = node.children
         fields: dict[str, Any] = {"span": span}
         if kind == "string_lit":
-            fields.update(kind="string", value=self.unescape(c[0]))  # type: ignore[arg-type]
+            fields.update(kind="string", value=self.unescape(c[0]))
         elif kind == "number_lit":
             signed = c[0]
-            text = str(signed.children[1])  # type: ignore[union-attr]
-            fields.update(kind="number", value=self.signed(signed), is_int="." not in text)  # type: ignore[arg-type]
+            text = str(signed.children[1])
+            fields.update(kind="number", value=self.signed(signed), is_int="." not in text)
         elif kind in ("true_lit", "false_lit"):
             fields.update(kind="bool", value=kind == "true_lit")
         elif kind == "ref":
-            fields.update(kind="ref", path=[self.name(t) for t in c[0].children])  # type: ignore[union-attr, arg-type]
+            fields.update(kind="ref", path=[self.name(t) for t in c[0].children])
         elif kind == "len_call":
             fields.update(kind="len", items=[self.expr(c[0], depth + 1)])
         elif kind == "record_lit":
@@ -554,20 +552,20 @@ class _Lowering:
             for item in c:
                 if item is None:
                     continue
-                key, value = item.children  # type: ignore[union-attr]
-                keys.append(self.name(key))  # type: ignore[arg-type]
-                values.append(self.expr(value, depth + 1))  # type: ignore[arg-type]
+                key, value = item.children
+                keys.append(self.name(key))
+                values.append(self.expr(value, depth + 1))
             fields.update(kind="record", keys=keys, items=values)
         elif kind == "list_lit":
             fields.update(kind="list", items=[self.expr(i, depth + 1) for i in c if i is not None])
         elif kind == "compare":
             left, op, right = c
             fields.update(kind="compare", value=str(op),
-                          items=[self.expr(left, depth + 1), self.expr(right, depth + 1)])  # type: ignore[arg-type]
+                          items=[self.expr(left, depth + 1), self.expr(right, depth + 1)])
         elif kind in ("in_op", "and_op", "or_op"):
-            fields.update(kind=kind[:-3], items=[self.expr(i, depth + 1) for i in c])  # type: ignore[arg-type]
+            fields.update(kind=kind[:-3], items=[self.expr(i, depth + 1) for i in c])
         elif kind == "not_op":
-            fields.update(kind="not", items=[self.expr(c[0], depth + 1)])  # type: ignore[arg-type]
+            fields.update(kind="not", items=[self.expr(c[0], depth + 1)])
         else:  # pragma: no cover - the grammar has no other expression
             raise AssertionError(kind)
         return build(ast.Expr, **fields)
@@ -579,12 +577,12 @@ _ITEM_WORDS = {
     "input_decl": "input", "output_decl": "output", "workflow": "workflow", "planner": "planner",
 }
 
-def _text_of(tree: Tree[Token]) -> str:
+def _text_of(tree: Node) -> str:
     parts: list[str] = []
     for child in tree.children:
         if child is None:
             continue
-        if isinstance(child, Token):
+        if isinstance(child, Tok):
             parts.append(str(child))
         else:
             parts.append(_text_of(child))

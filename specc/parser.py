@@ -1,20 +1,26 @@
-"""From bytes to a parse tree: decoding, the cached LALR parser, and syntax errors in plain words.
+"""From bytes to a parse tree: decoding, the LALR parser, and syntax errors in plain words.
 
-The grammar is loaded once per process and its analysis cached on disk by lark, so an editor that
-runs `specc check` on every keystroke pays for it once.
+Parsing runs a small driver of this module over tables taken from lark's analysis of the grammar
+and cached on disk: it lexes contextually, as lark does, and reduces straight into `Node`s, twice
+as fast as lark's own loop and without importing lark at all. Text the driver refuses goes to lark,
+whose exceptions say what was expected, so every syntax error is worded by one code path.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import marshal
 import os
+import re
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from specc import codes
-from specc.ast import Span
+from specc.ast import Span, span
 from specc.diagnostics import Reporter
 
 if TYPE_CHECKING:
@@ -82,19 +88,348 @@ def admit(text: str, reporter: Reporter) -> str | None:
     return text
 
 
+# --- the parse tree ----------------------------------------------------------------------------
+
+
+class Tok:
+    """A token: the name of its terminal, its text, and where it is (1-based lines and columns with
+    an exclusive end, and offsets)."""
+
+    __slots__ = ("type", "value", "start_pos", "line", "column", "end_line", "end_column", "end_pos")
+
+    def __init__(self, type: str, value: str, start_pos: int, line: int, column: int, end_line: int,
+                 end_column: int, end_pos: int) -> None:
+        self.type = type
+        self.value = value
+        self.start_pos = start_pos
+        self.line = line
+        self.column = column
+        self.end_line = end_line
+        self.end_column = end_column
+        self.end_pos = end_pos
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"Tok({self.type!r}, {self.value!r})"
+
+
+class Node:
+    """A node of the parse tree: the rule (or alias) that made it, its children (tokens, nodes, and
+    None for an optional part left out), and its first and last token (None for a node that
+    covers no text). `outer_first` and `outer_last` are lark's "container": a node a `?rule`
+    passed up as it was also covers the tokens of that rule (the brackets of `(expr)`), and its
+    parent's span starts and ends with them."""
+
+    __slots__ = ("data", "children", "first", "last", "outer_first", "outer_last")
+
+    def __init__(self, data: str, children: list[Any], first: Tok | None, last: Tok | None) -> None:
+        self.data = data
+        self.children = children
+        self.first = self.outer_first = first
+        self.last = self.outer_last = last
+
+    def __repr__(self) -> str:
+        return f"Node({self.data!r}, {self.children!r})"
+
+
+# --- tables ----------------------------------------------------------------------------------------
+
+#: Bump when the layout of the cached tables changes.
+_TABLES_FORMAT = 1
+#: Brackets inside which newlines are dropped, so that long calls and lists may span lines.
+_OPEN = frozenset({"LPAR", "LSQB", "LESSTHAN"})
+_CLOSE = frozenset({"RPAR", "RSQB", "MORETHAN"})
+
+Reduce = Callable[[list[Any]], Any]
+
+
+class _Refused(Exception):
+    """The driver met text it cannot parse; lark says why."""
+
+
+class _Tables:
+    """The grammar's LALR tables and per-state lexers, from lark's analysis."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        #: state -> terminal or rule name -> (shift?, next state or rule index)
+        self.states: dict[int, dict[str, tuple[bool, int]]] = data["states"]
+        self.start: int = data["start"]
+        self.end: int = data["end"]
+        #: rule index -> (children to pop, rule name to go to, how to build the node)
+        self.rules = [(size, origin, _reducer(*shape)) for size, origin, shape in data["rules"]]
+        self.lexers = _Lexers(data["lexer_of_state"], data["lexers"])
+
+
+class _Lexers(dict[int, Any]):
+    """The lexer of each parser state, compiled on first use: a state's regex accepts only the
+    terminals the parser can take there, which is what lets names reuse most keywords."""
+
+    def __init__(self, lexer_of_state: dict[int, int], specs: list[tuple[Any, ...]]) -> None:
+        super().__init__()
+        self._of_state = lexer_of_state
+        self._specs = specs
+        self._compiled: dict[int, tuple[Any, ...]] = {}
+
+    def __missing__(self, state: int) -> tuple[Any, ...]:
+        index = self._of_state[state]
+        lexer = self._compiled.get(index)
+        if lexer is None:
+            pattern, flags, ignore, newlines, keywords = self._specs[index]
+            lexer = (re.compile(pattern, flags).match, frozenset(ignore), frozenset(newlines), keywords)
+            self._compiled[index] = lexer
+        self[state] = lexer
+        return lexer
+
+
+def _reducer(name: str, expand1: bool, include: tuple[tuple[int, bool, int], ...], trailing: int) -> Reduce:
+    """What lark's tree builder does for one rule (filter out punctuation, splice `_rule`s, put None
+    where an optional part is missing, pass a `?rule`'s only child up, propagate positions), as one
+    function."""
+    plain = not trailing and all(i == at and not splice and not nones
+                                 for at, (i, splice, nones) in enumerate(include))
+    size = len(include)
+
+    def reduce(children: list[Any]) -> Any:
+        first = last = None
+        for child in children:
+            if type(child) is Tok:
+                first = child
+                break
+            if child.outer_first is not None:
+                first = child.outer_first
+                break
+        if first is not None:
+            for child in reversed(children):
+                if type(child) is Tok:
+                    last = child
+                    break
+                if child.outer_last is not None:
+                    last = child.outer_last
+                    break
+        if plain and len(children) == size:
+            kept = children
+        else:
+            kept = []
+            for i, splice, nones in include:
+                if nones:
+                    kept += [None] * nones
+                if not splice:
+                    kept.append(children[i])
+                elif kept:
+                    kept += children[i].children
+                else:  # a left-recursive `_rule` (a repetition): grow its list, do not copy it
+                    kept = children[i].children
+            if trailing:
+                kept += [None] * trailing
+        if expand1 and len(kept) == 1:
+            only = kept[0]
+            if type(only) is Node and first is not None:
+                if only.first is None:
+                    only.first, only.last = first, last
+                only.outer_first, only.outer_last = first, last
+            return only
+        return Node(name, kept, first, last)
+
+    return reduce
+
+
+def _grammar() -> str:
+    return resources.files("specc.grammar").joinpath("agent.lark").read_text("utf-8")
+
+
+@functools.cache
+def tables() -> _Tables | None:
+    """The parser's tables, read from the cache or built from lark's analysis (and cached); None
+    when lark's internals are not what `_table_data` knows, and lark then parses alone."""
+    grammar = _grammar()
+    key = hashlib.sha256(f"{_TABLES_FORMAT} {sys.version_info[:2]} {grammar}".encode()).hexdigest()[:16]
+    folder = cache_dir()
+    path = os.path.join(folder, f"tables-{key}.marshal") if folder else None
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                data = marshal.load(handle)
+            if isinstance(data, dict) and data.get("key") == key:
+                return _Tables(data)
+        except (OSError, EOFError, ValueError, TypeError, KeyError):
+            pass  # no cache yet, or a stale or damaged one: rebuild it
+    try:
+        data = _table_data(parser(), key)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    if path is not None:
+        _write_atomically(path, marshal.dumps(data))
+    return _Tables(data)
+
+
+def _table_data(lark: Lark, key: str) -> dict[str, Any]:
+    """Everything the driver needs from lark's analysis, as plain data for `marshal`."""
+    from lark.lexer import UnlessCallback
+    from lark.parsers.lalr_analysis import Shift
+
+    frontend: Any = lark.parser
+    table = frontend.parser.parser.parse_table
+    rules = list(lark.rules)
+    index = {id(rule): i for i, rule in enumerate(rules)}
+    states = {
+        state: {str(symbol): (True, arg) if action is Shift else (False, index[id(arg)])
+                for symbol, (action, arg) in actions.items()}
+        for state, actions in table.states.items()
+    }
+    shapes = []
+    for rule in rules:
+        options = rule.options
+        expansion = rule.expansion
+        empty = options.empty_indices if lark.options.maybe_placeholders else None
+        nones = ([len(ones) for ones in "".join(str(int(b)) for b in empty).split("0")] if empty
+                 else [0] * (len(expansion) + 1))
+        include, pending = [], 0
+        for i, symbol in enumerate(expansion):
+            pending += nones[i]
+            if options.keep_all_tokens or not (symbol.is_term and getattr(symbol, "filter_out", False)):
+                splice = not symbol.is_term and symbol.name.startswith("_")  # a `_rule`, spliced into its parent
+                include.append((i, splice, pending))
+                pending = 0
+        name = rule.alias or options.template_source or rule.origin.name
+        shape = (str(name), bool(options.expand1 and not rule.alias), tuple(include), pending + nones[len(expansion)])
+        shapes.append((len(expansion), str(rule.origin.name), shape))  # lark's names may be `Token`s
+    contextual = frontend.lexer.lexer
+    specs: list[tuple[Any, ...]] = []
+    seen: dict[int, int] = {}
+    lexer_of_state = {}
+    for state, lexer in contextual.lexers.items():
+        if id(lexer) not in seen:
+            mres = lexer.scanner._mres
+            if len(mres) != 1:
+                raise ValueError("a lexer with more than one regex")  # more than 100 terminals in a state
+            keywords: dict[str, dict[str, str]] = {}
+            for kind, callback in lexer.callback.items():
+                if type(callback) is not UnlessCallback:
+                    raise ValueError(f"an unexpected token callback for {kind}")
+                words = keywords[str(kind)] = {}
+                for terminal in callback.scanner.terminals:
+                    if terminal.pattern.type != "str" or terminal.pattern.flags:
+                        raise ValueError(f"keyword {terminal.name} is not a plain string")
+                    words[str(terminal.pattern.value)] = str(terminal.name)
+            seen[id(lexer)] = len(specs)
+            specs.append((str(mres[0].pattern), int(mres[0].flags), tuple(map(str, lexer.ignore_types)),
+                          tuple(map(str, lexer.newline_types)), keywords))
+        lexer_of_state[state] = seen[id(lexer)]
+    return {"key": key, "states": states, "start": table.start_states["start"], "end": table.end_states["start"],
+            "rules": shapes, "lexers": specs, "lexer_of_state": lexer_of_state}
+
+
+def _drive(t: _Tables, text: str) -> Node:
+    """Lex and parse `text` with the tables; `_Refused` where it does not parse."""
+    states, rules, lexers = t.states, t.rules, t.lexers
+    state_stack = [t.start]
+    value_stack: list[Any] = []
+    push_state, push_value = state_stack.append, value_stack.append
+    pos, line, line_start, length = 0, 1, 0, len(text)
+    depth = 0
+    kind = ""
+    while True:
+        if pos < length:
+            match, ignore, newlines, keywords = lexers[state_stack[-1]]
+            found = match(text, pos)
+            if found is None:
+                raise _Refused
+            value: str = found.group()
+            kind = found.lastgroup
+            end = pos + len(value)
+            if kind in newlines and "\n" in value:
+                end_line, end_line_start = line + value.count("\n"), pos + value.rindex("\n") + 1
+            else:
+                end_line, end_line_start = line, line_start
+            if kind in ignore or (depth and kind == "_NL"):
+                pos, line, line_start = end, end_line, end_line_start
+                continue
+            if kind in keywords:
+                kind = keywords[kind].get(value, kind)
+            token = Tok(kind, value, pos, line, pos - line_start + 1, end_line, end - end_line_start + 1, end)
+            if kind in _OPEN:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _Refused
+            elif kind in _CLOSE and depth:
+                depth -= 1
+            pos, line, line_start = end, end_line, end_line_start
+        else:
+            kind = "$END"
+        while True:
+            try:
+                shift, arg = states[state_stack[-1]][kind]
+            except KeyError:
+                raise _Refused from None
+            if shift:
+                if kind == "$END":
+                    raise _Refused
+                push_state(arg)
+                push_value(token)
+                break
+            size, origin, reduce = rules[arg]
+            if size:
+                children = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+            else:
+                children = []
+            push_value(reduce(children))
+            push_state(states[state_stack[-1]][origin][1])
+            if kind == "$END" and state_stack[-1] == t.end:
+                return value_stack[-1]  # type: ignore[no-any-return]
+
+
+# --- the cache folder ------------------------------------------------------------------------------
+
+
+def cache_dir() -> str | None:
+    """Where the parser's tables are cached: `$XDG_CACHE_HOME/specc` (`~/.cache/specc`), else a
+    folder of the user's own under the temporary folder; None when neither is usable. A folder is
+    used only when it is the user's and nobody else may write to it, since its files are loaded."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    uid = getattr(os, "getuid", lambda: None)()
+    for folder in (os.path.join(base, "specc"), os.path.join(tempfile.gettempdir(), f"specc-{uid}")):
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            info = os.stat(folder)
+        except OSError:
+            continue
+        if (uid is None or info.st_uid == uid) and not info.st_mode & 0o022 and os.access(folder, os.W_OK):
+            return folder
+    return None
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tables-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+# --- lark, for what does not parse -----------------------------------------------------------------
+
+
 @functools.cache
 def parser() -> Lark:
-    """The LALR parser, built once per process; lark caches its analysis on disk."""
+    """lark's LALR parser for the grammar, built once per process and cached on disk by lark; used
+    to build the tables and to word syntax errors."""
     from lark import Lark
 
-    grammar = resources.files("specc.grammar").joinpath("agent.lark").read_text("utf-8")
-    cache_dir = os.environ.get("XDG_CACHE_HOME") or os.path.join(tempfile.gettempdir())
-    cache_file: str | bool = True
-    if os.path.isdir(cache_dir) and os.access(cache_dir, os.W_OK):
-        import hashlib
-
-        digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
-        cache_file = os.path.join(cache_dir, f"specc-grammar-{digest}-{os.getuid()}.lark")
+    folder = cache_dir()
+    grammar = _grammar()
+    cache: str | bool = False
+    if folder is not None:
+        cache = os.path.join(folder, f"lark-{hashlib.sha256(grammar.encode()).hexdigest()[:16]}.cache")
     return Lark(
         grammar,
         parser="lalr",
@@ -102,7 +437,7 @@ def parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=True,
         postlex=_BracketNewlines(),
-        cache=cache_file,
+        cache=cache,
     )
 
 
@@ -112,35 +447,46 @@ class _TooDeep(Exception):
 
 
 class _BracketNewlines:
-    """Drops newlines inside ( ) [ ] so that long calls may span lines, and refuses absurd nesting
-    before it reaches any recursive code."""
+    """lark's side of what the driver does with brackets: drops newlines inside ( ) [ ] < > so that
+    long calls may span lines, and refuses absurd nesting before it reaches any recursive code."""
 
     always_accept = ("_NL",)
-    _open = frozenset({"LPAR", "LSQB", "LESSTHAN"})
-    _close = frozenset({"RPAR", "RSQB", "MORETHAN"})
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         depth = 0
         for token in stream:
             kind = token.type
-            if kind in self._open:
+            if kind in _OPEN:
                 depth += 1
                 if depth > MAX_DEPTH:
                     raise _TooDeep(token)
-            elif kind in self._close:
+            elif kind in _CLOSE:
                 depth = max(0, depth - 1)
             elif kind == "_NL" and depth:
                 continue
             yield token
 
 
-def parse(text: str, reporter: Reporter) -> Tree | None:
+def parse(text: str, reporter: Reporter) -> Node | None:
     """Parse `text`, reporting the first syntax error in words; None when it does not parse."""
-    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
-
     if not text.strip():
         reporter.report(codes.EMPTY_FILE, _point(1, 1))
         return None
+    driver = tables()
+    if driver is not None:
+        try:
+            return _drive(driver, text)
+        except _Refused:
+            pass
+    tree = _diagnose(text, reporter)
+    return _from_lark(tree) if tree is not None else None
+
+
+def _diagnose(text: str, reporter: Reporter) -> Tree[Token] | None:
+    """Parse with lark to say what is wrong; lark's tree when it accepts the text (only without
+    tables: lark refuses what the driver refuses)."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
     lark = parser()
     try:
         return lark.parse(text)
@@ -157,18 +503,35 @@ def parse(text: str, reporter: Reporter) -> Tree | None:
                 help=_suggest(lark, str(exc.token), _acceptable(exc)),
             )
     except UnexpectedCharacters as exc:
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
-        span = Span.model_construct(
-            line=exc.line, column=exc.column, end_line=exc.line, end_column=exc.column + 1,
-            start=exc.pos_in_stream, end=exc.pos_in_stream + 1,
-        )
+        at = exc.pos_in_stream or 0
+        char = text[at] if at < len(text) else ""
+        where = span(exc.line, exc.column, exc.line, exc.column + 1, at, at + 1)
         shown = char if char.isprintable() and char != "`" else repr(char)[1:-1]
-        reporter.report(
-            codes.UNEXPECTED_CHARACTER, span, char=shown, expected=_expected(lark, exc.allowed)
-        )
+        reporter.report(codes.UNEXPECTED_CHARACTER, where, char=shown,
+                        expected=_expected(lark, {str(name) for name in exc.allowed or ()}))
     except UnexpectedEOF as exc:
-        reporter.report(codes.UNEXPECTED_EOF, _end_span(text), expected=_expected(lark, exc.expected))
+        reporter.report(codes.UNEXPECTED_EOF, _end_span(text),
+                        expected=_expected(lark, {str(name) for name in exc.expected or ()}))
     return None
+
+
+def _from_lark(tree: Any) -> Any:
+    """lark's tree as `Node`s and `Tok`s, the shape the driver builds."""
+    from lark import Token, Tree
+
+    if isinstance(tree, Token):
+        return Tok(tree.type, str(tree), tree.start_pos or 0, tree.line or 1, tree.column or 1,
+                   tree.end_line or 1, tree.end_column or 1, tree.end_pos or 0)
+    if not isinstance(tree, Tree):
+        return tree
+    node = Node(str(tree.data), [_from_lark(child) for child in tree.children], None, None)
+    meta = tree.meta
+    if not meta.empty:
+        node.first = node.outer_first = Tok("", "", meta.start_pos, meta.line, meta.column, meta.line,
+                                            meta.column, meta.start_pos)
+        node.last = node.outer_last = Tok("", "", meta.end_pos, meta.end_line, meta.end_column, meta.end_line,
+                                          meta.end_column, meta.end_pos)
+    return node
 
 
 def _acceptable(exc: Any) -> set[str]:
@@ -244,29 +607,20 @@ def _token_span(token: Token) -> Span:
     line = token.line or 1
     column = token.column or 1
     if token.type == "_NL":  # point at the end of the line, not at the next one
-        return Span.model_construct(
-            line=line, column=column, end_line=line, end_column=column + 1,
-            start=token.start_pos or 0, end=(token.start_pos or 0) + 1,
-        )
-    return Span.model_construct(
-        line=line, column=column, end_line=token.end_line or line,
-        end_column=token.end_column or column + 1,
-        start=token.start_pos or 0, end=token.end_pos or 0,
-    )
+        return span(line, column, line, column + 1, token.start_pos or 0, (token.start_pos or 0) + 1)
+    return span(line, column, token.end_line or line, token.end_column or column + 1, token.start_pos or 0,
+                token.end_pos or 0)
 
 
 def _end_span(text: str) -> Span:
     stripped = text.rstrip()
     line = stripped.count("\n") + 1
     column = len(stripped) - (stripped.rfind("\n") + 1) + 1
-    return Span.model_construct(
-        line=line, column=column, end_line=line, end_column=column + 1,
-        start=len(stripped), end=len(stripped),
-    )
+    return span(line, column, line, column + 1, len(stripped), len(stripped))
 
 
 def _point(line: int, column: int) -> Span:
-    return Span.model_construct(line=line, column=column, end_line=line, end_column=column + 1)
+    return span(line, column, line, column + 1)
 
 
 def _position_of_text(text: str, offset: int) -> tuple[int, int]:
