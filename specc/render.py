@@ -124,7 +124,7 @@ def as_sarif(diagnostics: Sequence[Diagnostic]) -> str:
     """SARIF 2.1.0 for code scanning; every rule carries its description and help."""
     from specc.explanations import EXPLANATIONS
 
-    rules = []
+    rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     for code in ALL_CODES:
         index[code.code] = len(rules)

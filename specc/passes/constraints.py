@@ -99,7 +99,7 @@ def catastrophic(pattern: str) -> bool:
     """True when a repeated part of the regex is itself only a repetition (star height two with
     nothing to separate the repetitions), as in `(a+)+`, `(a*)*`, `(a|b+)+` or `(\\w+\\s?)*`:
     such patterns backtrack exponentially on a near-miss."""
-    import re._parser as sre  # the public re module's own parser; stable across 3.11+
+    import re._parser as sre  # type: ignore[import-not-found, unused-ignore]  # re's own parser, 3.11+
 
     try:
         parsed = sre.parse(pattern)
