@@ -257,6 +257,8 @@ class Engine:
                                         reason="interrupted by a signal", step=current))
 
     def _finish(self, outcome: Outcome) -> Outcome:
+        # what leaves the engine (store, stderr, stdout) never carries a secret
+        outcome = dataclasses.replace(outcome, result=self._redact(outcome.result), reason=self._redact(outcome.reason))
         wall_used = self.state.wall_used_s + (time.monotonic() - self.budget.started)
         data = {"status": outcome.status, "exit_code": outcome.exit_code, "reason": outcome.reason,
                 "step": outcome.step, "index": self._index, "result": self._redact(outcome.result),

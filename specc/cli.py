@@ -207,17 +207,23 @@ def build(spec: str, out: str | None) -> None:
     click.echo(f"wrote {target} ({len(data)} bytes, {result.ir.hash[:19]})", err=True)
 
 
-def _read_input(value: str | None) -> str:
+def _read_input(value: str | None) -> str | bytes:
+    """The input as given: JSON text, or the bytes of @FILE (decoded strictly later)."""
+    from specc.runtime.values import MAX_JSON_BYTES
+
     if value is None:
         return "{}"
     if value.startswith("@"):
         path = value[1:]
         try:
+            size = os.path.getsize(path)
+            if size > MAX_JSON_BYTES:
+                _fail(f"input rejected: the input file `{path}` is {size:,} bytes, more than the "
+                      f"{MAX_JSON_BYTES:,} bytes allowed; nothing was run", EXIT_USAGE)
             with open(path, "rb") as handle:
-                data = handle.read(64 * 1024 * 1024 + 1)
+                return handle.read(MAX_JSON_BYTES + 1)
         except OSError as exc:
             raise click.UsageError(f"cannot read the input file `{path}`: {exc.strerror}") from None
-        return data.decode("utf-8", errors="surrogateescape")
     return value
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
+
 from specc.runtime.sandbox import (
     BASE_IMAGE,
     MANAGED_LABEL,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+
 from specc.runtime.egress import Endpoint
 from specc.runtime.egress_proxy import (
     Policy,

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import specc.runtime.sandbox as sandbox_module
 from dockerfixtures import assert_no_container, host_dir, labelled, python_request
+
+import specc.runtime.sandbox as sandbox_module
 from specc.runtime.sandbox import (
     BASE_IMAGE,
     MANAGED_LABEL,

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 from dockerfixtures import python_request
+
 from specc.runtime.egress import (
     OUTER_ROLE,
     PROXY_PORT,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dockerfixtures import assert_no_container, host_dir, python_request
+
 from specc.runtime.sandbox import Mount, Sandbox
 
 NETWORK_PROBE = r"""
