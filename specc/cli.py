@@ -321,10 +321,9 @@ def _execute(engine: Any, value: Any, *, as_json: bool, resumed: bool) -> None:
         for image_name in sorted({a.image for a in ir.actions.values()}):
             sandbox.check(image_name)
         sandbox.reap()
-        if needs_egress:
-            from specc.runtime.egress import reap_egress
+        from specc.runtime.egress import reap_egress
 
-            reap_egress(sandbox.client)
+        reap_egress(sandbox.client)  # a killed run's proxies and networks, egress or not this time
     except SandboxUnavailable as exc:
         store.close()
         _fail(f"{exc}; nothing was run", EXIT_SANDBOX)
