@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import signal
 import socket
@@ -29,6 +28,7 @@ from types import FrameType, TracebackType
 from typing import Any, Final
 
 from . import egress_proxy
+from .owner import current_owner, owner_gone
 from .sandbox import BASE_IMAGE, MANAGED_LABEL, OWNER_LABEL, RUN_ID_LABEL, SandboxUnavailable
 
 #: The proxy is a Python program from the standard library only: the base image runs it, so
@@ -404,7 +404,7 @@ class Egress:
         return count
 
     def _labels(self, role: str, action: str | None = None) -> dict[str, str]:
-        labels = {MANAGED_LABEL: "1", RUN_ID_LABEL: self.run_id, OWNER_LABEL: _owner(), ROLE_LABEL: role}
+        labels = {MANAGED_LABEL: "1", RUN_ID_LABEL: self.run_id, OWNER_LABEL: current_owner(), ROLE_LABEL: role}
         if action is not None:
             labels[ACTION_LABEL] = action
         return labels
@@ -642,7 +642,7 @@ def reap_egress(client: object | None = None) -> int:
         raise EgressUnavailable(_no_engine(err)) from err
     removed = 0
     for container in containers:
-        if not _owner_gone((container.get("Labels") or {}).get(OWNER_LABEL, "")):
+        if not owner_gone((container.get("Labels") or {}).get(OWNER_LABEL, "")):
             continue
         try:
             api.remove_container(container["Id"], force=True, v=True)
@@ -655,7 +655,7 @@ def reap_egress(client: object | None = None) -> int:
         labels = network.get("Labels") or {}
         if labels.get(ROLE_LABEL) not in (INTERNAL_ROLE, OUTER_ROLE):
             continue
-        if not _owner_gone(labels.get(OWNER_LABEL, "")):
+        if not owner_gone(labels.get(OWNER_LABEL, "")):
             continue
         _remove_network(api, network["Id"])
         try:
@@ -670,22 +670,6 @@ def reap_egress(client: object | None = None) -> int:
 # -- owners and signals --------------------------------------------------------------------------
 # The owner label has sandbox.py's form, `<host>:<pid>`, so either reaper reads the other's labels.
 
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owner_gone(owner: str) -> bool:
-    host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) <= 0:
-        return False  # another machine's, or no owner we can check: leave it
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, another user's
-    return False
 
 
 @contextmanager

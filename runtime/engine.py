@@ -14,13 +14,13 @@ import json
 import os
 import random
 import secrets
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from specc.ir import IR, ActionIR, StrategyIR, to_bytes
+from specc.runtime.owner import current_owner
 from specc.runtime.sandbox import AttemptRequest, AttemptResult, Limits, Mount, Sandbox
 from specc.runtime.store import RunStore
 from specc.runtime.values import EvalError, ValueRejected, evaluate, parse_json, resolve_paths, validate
@@ -109,10 +109,6 @@ def approval_digest(run_id: str, spec_hash: str, step: int, action: str, argumen
 def new_run_id() -> str:
     """Sortable by time, unique: `r` + UTC timestamp + random suffix."""
     return "r" + time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
-
-
-def owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Engine:
@@ -209,10 +205,10 @@ class Engine:
             self._event("run_resumed", {"finished_steps": sorted(self.state.finished),
                                         "used_steps": self.state.used_steps,
                                         "wall_used_s": round(self.state.wall_used_s, 3)})
-            self.store.set_status(self.run_id, "running", owner=owner())
+            self.store.set_status(self.run_id, "running", owner=current_owner())
         else:
             self.store.create_run(self.run_id, ir.agent, ir.source.sha256, ir.hash, self._redact(value),
-                                  to_bytes(ir).decode(), owner())
+                                  to_bytes(ir).decode(), current_owner())
             self._event("run_started", {"agent": ir.agent, "spec_hash": ir.source.sha256,
                                         "input": self._redact(value), "approval_timeout_s": self.approval_timeout_s,
                                         "egress_options": {k: (list(v) if isinstance(v, tuple) else v)

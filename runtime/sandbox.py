@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Final
 
+from .owner import current_owner, owner_gone
+
 #: The base image the examples and the tests use; built by `specc image build`.
 BASE_IMAGE: Final = "specc/base:bookworm"
 
@@ -238,7 +240,7 @@ class Sandbox:
             labels={
                 MANAGED_LABEL: "1",
                 RUN_ID_LABEL: request.run_id,
-                OWNER_LABEL: _owner(),
+                OWNER_LABEL: current_owner(),
             },
             name=_container_name(request.run_id),
             # With stdin open and not detached the SDK also sets StdinOnce: our half-close of the
@@ -428,7 +430,7 @@ class Sandbox:
         removed = 0
         for container in containers:
             owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
-            if not _owner_gone(owner):
+            if not owner_gone(owner):
                 continue
             try:
                 api.remove_container(container["Id"], force=True, v=True)
@@ -498,25 +500,6 @@ def _container_name(run_id: str) -> str:
     safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", run_id)[:40].strip("-.") or "run"
     return f"specc-{safe}-{uuid.uuid4().hex[:12]}"
 
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owner_gone(owner: str) -> bool:
-    host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine's container, or no owner we can check: leave it
-    pid = int(pid_text)
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, owned by another user
-    return False
 
 
 # -- results -------------------------------------------------------------------------------------

@@ -540,7 +540,9 @@ def resume(run_id: str, store_path: str | None, as_json: bool) -> None:
     if record.status in ("succeeded", "failed"):
         store.close()
         _fail(f"run {record.id} already {record.status}; nothing to resume", EXIT_USAGE)
-    if record.status == "running" and _owner_alive(record.owner):
+    from specc.runtime.owner import owner_gone
+
+    if record.status == "running" and not owner_gone(record.owner):
         store.close()
         _fail(f"run {record.id} is still running (process {record.owner})", EXIT_USAGE)
     try:
@@ -562,21 +564,6 @@ def resume(run_id: str, store_path: str | None, as_json: bool) -> None:
     engine.approval_timeout_s = state.approval_timeout_s
     engine.egress_options = state.egress_options
     _execute(engine, record.input, as_json=as_json, resumed=True)
-
-
-def _owner_alive(owner_label: str) -> bool:
-    import socket
-
-    host, _, pid = owner_label.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @main.command()
