@@ -26,8 +26,9 @@ def resolve(agent: ast.Agent, action: ast.Action | None, kind: str) -> Resolved 
     for level, handlers in levels:
         for wanted in (kind, ANY):
             for handler in handlers:
-                if any(k.value == wanted for k in handler.kinds):
-                    return Resolved(handler.strategy, handler, level)
+                for named in handler.kinds:
+                    if named.value == wanted:
+                        return Resolved(handler.strategy, handler, level)
     return None
 
 

@@ -33,13 +33,16 @@ def text(diagnostics: Sequence[Diagnostic], sources: dict[str, str | None], colo
     """Every diagnostic with its snippet and caret, then nothing else (the CLI adds a summary)."""
     c = _COLOURS if colour else {k: "" for k in _COLOURS}
     out: list[str] = []
+    split: dict[str, list[str] | None] = {}  # each file split once, however many diagnostics it has
     for d in diagnostics:
         sev = d.severity.value
         out.append(f"{c[sev]}{sev}[{d.code.code}]{c['reset']}{c['bold']}: {d.message}{c['reset']}")
         width = len(str(d.span.end_line)) + 1
         pad = " " * width
         out.append(f"{pad}{c['blue']}-->{c['reset']} {d.file}:{d.span.line}:{d.span.column}")
-        lines = _lines(sources.get(d.file))
+        if d.file not in split:
+            split[d.file] = _lines(sources.get(d.file))
+        lines = split[d.file]
         if lines is not None and 1 <= d.span.line <= len(lines):
             line_text = lines[d.span.line - 1].expandtabs(1)
             start = max(1, d.span.column)
