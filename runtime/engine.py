@@ -21,7 +21,7 @@ from typing import Any
 
 from specc.ir import IR, ActionIR, StrategyIR, to_bytes
 from specc.runtime.owner import current_owner
-from specc.runtime.sandbox import AttemptRequest, AttemptResult, Limits, Mount, Sandbox
+from specc.runtime.sandbox import AttemptRequest, AttemptResult, Limits, Mount, Sandbox, SandboxUnavailable
 from specc.runtime.store import RunStore
 from specc.runtime.values import EvalError, ValueRejected, evaluate, parse_json, resolve_paths, validate
 
@@ -88,8 +88,9 @@ class ResumeState:
     resolutions: dict[int, Any] = field(default_factory=dict)
     #: approval digest -> (approved, who, reason), not yet used
     approvals: dict[str, tuple[bool, str, str | None]] = field(default_factory=dict)
-    #: step index of an attempt with an intent and no outcome
+    #: step index of an attempt with an intent and no outcome, and the action it ran
     dangling: int | None = None
+    dangling_action: str | None = None
     used_steps: int = 0
     wall_used_s: float = 0.0
     #: the run's options, carried from its first start
@@ -227,6 +228,8 @@ class Engine:
                     assert step.condition is not None and step.strategy is not None
                     self._index = index
                     resolution = self.state.resolutions.pop(index, None)
+                    if resolution is not None:
+                        self._event("resolution_used", {"index": index})
                     if resolution == "abort":
                         raise _Stop("failed", EXIT_FAILED, "a person aborted the run", current)
                     if resolution is None:
@@ -248,6 +251,8 @@ class Engine:
                                         step=stop.step or current))
         except EvalError as exc:
             return self._finish(Outcome(self.run_id, "failed", EXIT_FAILED, reason=str(exc), step=current))
+        except SandboxUnavailable as exc:
+            return self._finish(Outcome(self.run_id, "failed", EXIT_SANDBOX, reason=str(exc), step=current))
         except KeyboardInterrupt:
             return self._finish(Outcome(self.run_id, "interrupted", EXIT_INTERRUPTED,
                                         reason="interrupted by a signal", step=current))
@@ -267,6 +272,14 @@ class Engine:
         data = self._redact(data)
         self.store.append(self.run_id, kind, data)
         self.listener(kind, data)
+
+    def _redact_bytes(self, data: bytes) -> bytes:
+        """Redact before anything is cut, so a secret across the cut cannot survive in part."""
+        if not self.secrets:
+            return data
+        for secret in self.secrets:
+            data = data.replace(secret.encode(), REDACTED.encode())
+        return data
 
     def _redact(self, value: Any) -> Any:
         if not self.secrets:
@@ -296,6 +309,7 @@ class Engine:
         action = self.ir.actions[action_name]
         resolution = state.resolutions.pop(index, None)
         if resolution is not None:
+            self._event("resolution_used", {"index": index})
             state.dangling = None if state.dangling == index else state.dangling
             if resolution == "abort":
                 raise _Stop("failed", EXIT_FAILED, "a person aborted the run", label)
@@ -306,12 +320,13 @@ class Engine:
                 return result
         if state.dangling == index:
             state.dangling = None
-            if not action.idempotent:
+            cut = self.ir.actions.get(state.dangling_action or action_name, action)
+            if not cut.idempotent:
                 self._event("handler", {"index": index, "step": label, "action": action_name, "kind": "uncertain",
                                         "strategy": "escalate", "reason": "interrupted mid-attempt"})
                 raise _Stop("escalated", EXIT_PAUSED,
-                            f"an attempt of `{action_name}` was cut off before its outcome was recorded, and "
-                            "`{0}` is not idempotent: check whether it took effect, then resolve".format(action_name),
+                            f"an attempt of `{cut.name}` was cut off before its outcome was recorded, and "
+                            "`{0}` is not idempotent: check whether it took effect, then resolve".format(cut.name),
                             label)
         try:
             values = {k: evaluate(v, env) for k, v in args.items()}
@@ -348,7 +363,9 @@ class Engine:
         digest = approval_digest(self.run_id, self.ir.source.sha256, self._index or 0, action.name, values)
         decision = self.state.approvals.pop(digest, None)
         if decision is None and self.prompt is not None:
+            asked = time.monotonic()
             approved, reason = self.prompt(step, action, self._redact(values))
+            self.budget.started += time.monotonic() - asked  # time waiting for a person is not `wall`
             decision = (approved, _user(), reason)
             self._event("approval_decided", {"digest": digest, "index": self._index, "step": step,
                                              "action": action.name, "approved": approved, "by": decision[1],
@@ -449,7 +466,8 @@ class Engine:
             "index": self._index, "step": step, "action": action.name, "attempt": attempt, "kind": kind,
             "detail": detail,
             "exit_code": result.exit_code, "duration_s": round(result.duration_s, 3),
-            "stdout": _clip(result.stdout), "stderr": _clip(result.stderr), "sandbox": result.settings,
+            "stdout": _clip(self._redact_bytes(result.stdout)), "stderr": _clip(self._redact_bytes(result.stderr)),
+            "sandbox": result.settings,
         })
         if kind == "budget":
             self._budget(step, detail)
@@ -595,10 +613,13 @@ def load_state(store: RunStore, run_id: str) -> ResumeState:
     # with an outcome) whose step never finished may have taken effect, so it is "dangling".
     open_intent: int | None = None
     segment_start: float | None = None
+    last_at: float | None = None
     for event in store.events(run_id):
         data = event.data
         kind = event.kind
         if kind in ("run_started", "run_resumed"):
+            if segment_start is not None and last_at is not None:  # the stretch before a crash counts
+                state.wall_used_s += max(0.0, last_at - segment_start)
             segment_start = event.at
             if kind == "run_started":
                 state.approval_timeout_s = data.get("approval_timeout_s")
@@ -606,6 +627,7 @@ def load_state(store: RunStore, run_id: str) -> ResumeState:
         elif kind == "attempt_intent":
             state.used_steps += 1
             open_intent = data.get("index")
+            state.dangling_action = data.get("action")
         elif kind == "step_finished":
             state.finished[int(data["index"])] = data.get("result")
             if open_intent == data.get("index"):
@@ -614,12 +636,15 @@ def load_state(store: RunStore, run_id: str) -> ResumeState:
             state.approvals[data["digest"]] = (bool(data["approved"]), str(data.get("by")), data.get("reason"))
         elif kind == "approval_used":
             state.approvals.pop(data["digest"], None)
-        elif kind == "escalation_resolved":
+        elif kind == "resolution_used" and data.get("index") is not None:
+            state.resolutions.pop(int(data["index"]), None)
+        elif kind == "escalation_resolved" and data.get("index") is not None:
             decision = data["decision"]
             state.resolutions[int(data["index"])] = ("result", data.get("result")) if decision == "result" else decision
         elif kind == "run_finished":
             state.wall_used_s = float(data.get("wall_used_s", state.wall_used_s))
             segment_start = None
+        last_at = event.at
     if segment_start is not None:  # the process died: count the time up to its last event
         events = store.events(run_id)
         state.wall_used_s += max(0.0, events[-1].at - segment_start)

@@ -171,6 +171,27 @@ class RunStore:
                  time.time(), owner, run_id),
             )
 
+    def claim(self, run_id: str, status: str, owner: str) -> bool:
+        """Atomically mark a paused or crashed run as `running` by `owner`; False when another
+        process changed its status first (two `specc resume` at once run it once)."""
+        try:
+            cursor = self._db.execute(
+                "UPDATE runs SET status = 'running', owner = ?, updated = ? WHERE id = ? AND status = ?",
+                (owner, time.time(), run_id, status))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the run store `{self.path}`: {exc}") from None
+        return cursor.rowcount == 1
+
+    def claim_crashed(self, run_id: str, dead_owner: str, owner: str) -> bool:
+        """Atomically take over a run whose process died, while that dead owner is still recorded."""
+        try:
+            cursor = self._db.execute(
+                "UPDATE runs SET owner = ?, updated = ? WHERE id = ? AND status = 'running' AND owner = ?",
+                (owner, time.time(), run_id, dead_owner))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the run store `{self.path}`: {exc}") from None
+        return cursor.rowcount == 1
+
     # --- reading ---------------------------------------------------------------------------
 
     def find(self, prefix: str) -> RunRecord | None:

@@ -495,8 +495,15 @@ def resolve(run_id: str, decision: str | None, result: str | None, reason: str |
         finished = [e for e in store.events(record.id) if e.kind == "run_finished"]
         index = finished[-1].data.get("index") if finished else None
         if index is None:
-            _fail(f"run {record.id} escalated outside a step; only --abort applies", EXIT_USAGE) \
-                if decision != "abort" else None
+            if decision != "abort":
+                _fail(f"run {record.id} escalated outside a step (its budget); only --abort applies", EXIT_USAGE)
+            reason_text = "a person aborted the run" + (f": {reason}" if reason else "")
+            store.append(record.id, "escalation_resolved", {"index": None, "decision": "abort", "result": None,
+                                                            "by": _user(), "reason": reason, "source": "person"})
+            store.append(record.id, "run_finished", {"status": "failed", "exit_code": 1, "reason": reason_text})
+            store.set_status(record.id, "failed", reason=reason_text)
+            click.echo(f"run {record.id} aborted")
+            return
         value = None
         if result is not None:
             try:
@@ -559,6 +566,15 @@ def resume(run_id: str, store_path: str | None, as_json: bool) -> None:
             store.close()
             _fail(f"run {record.id} waits for a person: decide with `specc resolve {record.id} --retry | --abort | "
                   "--result JSON` first", EXIT_USAGE)
+    from specc.runtime.owner import current_owner
+
+    if record.status == "running":  # crashed: claim it only while its dead owner is still recorded
+        claimed = store.claim_crashed(record.id, record.owner, current_owner())
+    else:
+        claimed = store.claim(record.id, record.status, current_owner())
+    if not claimed:
+        store.close()
+        _fail(f"run {record.id} was taken up by another process just now; nothing was run", EXIT_USAGE)
     state = load_state(store, record.id)
     engine = Engine(ir, store, Sandbox(), run_id=record.id, state=state)
     engine.approval_timeout_s = state.approval_timeout_s

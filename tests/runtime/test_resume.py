@@ -421,3 +421,22 @@ def test_killed_between_b_outcome_and_its_step_result_never_reruns_b(tmp_path: P
     if done.returncode == 0:  # the recorded outcome was used as b's result
         assert _result(crash) == {"n": 101}
     _no_container_left(crash)
+
+
+def test_a_retry_decision_is_used_once_a_second_crash_escalates_again(tmp_path: Path) -> None:
+    """A person's `--retry` covers one new attempt: when that attempt is cut off too, the next
+    resume asks again instead of running the non-idempotent b a third time."""
+    crash = _crash_at_fault(tmp_path, "after_tool:2")
+    assert crash.ledger == ["entry one"]
+    assert crash.resume().returncode == 3
+    assert crash.resolve("--retry", "--reason", "charge again on purpose").returncode == 0
+    again = subprocess.run([*SPECC, "resume", crash.run_id, "--store", str(crash.store)], capture_output=True,
+                           text=True, timeout=180, env=specc_env({"SPECC_FAULT": "after_tool:3"}))
+    assert again.returncode == -signal.SIGKILL, again.stderr
+    assert crash.ledger == ["entry one", "entry one"]  # the retry the person asked for
+
+    paused = crash.resume()
+
+    _assert_escalated_on_b(crash, paused)
+    assert crash.ledger == ["entry one", "entry one"], "b ran a third time on an old decision"
+    _no_container_left(crash)

@@ -295,3 +295,22 @@ def test_events_chain_and_read_back_in_order(tmp_path: Path) -> None:
         assert all(b.prev == a.hash for a, b in zip(read, read[1:], strict=False))
         assert [e.hash for e in read] == [e.hash for e in written]
         assert store.verify("r1") == []
+
+
+def test_wall_time_of_every_crashed_stretch_is_counted(tmp_path: Path, monkeypatch: Any) -> None:
+    """Two crashes in a row: the time of both stretches counts against `wall` on the next resume."""
+    import specc.runtime.store as store_module
+    from specc.runtime.engine import load_state
+    from specc.runtime.store import RunStore
+
+    clock = iter([100.0, 100.0, 101.0, 200.0, 200.2, 300.0])
+    monkeypatch.setattr(store_module.time, "time", lambda: next(clock))
+    with RunStore(str(tmp_path / "runs.db")) as store:
+        store.create_run("r1", "a", "h", "h", {}, "{}")
+        store.append("r1", "run_started", {})
+        store.append("r1", "attempt_intent", {"index": 0, "action": "x"})  # crash after 1.0 s
+        store.append("r1", "run_resumed", {})
+        store.append("r1", "attempt_intent", {"index": 0, "action": "x"})  # crash after 0.2 s
+        state = load_state(store, "r1")
+    assert abs(state.wall_used_s - 1.2) < 1e-6
+    assert state.used_steps == 2
