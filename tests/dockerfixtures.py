@@ -76,12 +76,21 @@ def run_id(docker_client: Any) -> Iterator[str]:
 
 def labelled(client: Any, run_id: str) -> list[Any]:
     """Containers, running or not, carrying the run's label."""
-    return list(client.containers.list(all=True, filters={"label": [f"{MANAGED_LABEL}=1", f"{RUN_ID_LABEL}={run_id}"]}))
+    # ignore_removed: a container the engine is removing right now (listed, then gone before the
+    # SDK's per-container inspect) is not a leftover; assert_no_container waits for it to go
+    return list(client.containers.list(all=True, ignore_removed=True,
+                                       filters={"label": [f"{MANAGED_LABEL}=1", f"{RUN_ID_LABEL}={run_id}"]}))
 
 
 def assert_no_container(client: Any, run_id: str) -> None:
     """Fail if any container of the run is left on the engine."""
+    import time
+
+    deadline = time.monotonic() + 5  # a removal the engine already accepted may take a moment
     left = labelled(client, run_id)
+    while left and any(c.status == "removing" for c in left) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = labelled(client, run_id)
     assert not left, f"containers left behind: {[c.name for c in left]}"
 
 
