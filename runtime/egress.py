@@ -29,7 +29,15 @@ from typing import Any, Final
 
 from . import egress_proxy
 from .owner import current_owner, owner_gone
-from .sandbox import BASE_IMAGE, MANAGED_LABEL, OWNER_LABEL, RUN_ID_LABEL, SandboxUnavailable
+from .sandbox import (
+    BASE_IMAGE,
+    MANAGED_LABEL,
+    OWNER_LABEL,
+    RUN_ID_LABEL,
+    SandboxUnavailable,
+    connect_engine,
+    no_engine_message,
+)
 
 #: The proxy is a Python program from the standard library only: the base image runs it, so
 #: `specc image build` has no second image to build.
@@ -241,17 +249,11 @@ class Egress:
     def client(self) -> DockerClient:
         """The docker SDK client, connected on first use; raises `EgressUnavailable`."""
         if self._client is None:
-            import docker  # type: ignore[import-untyped]
-            from docker.errors import DockerException  # type: ignore[import-untyped]
-
-            try:
-                self._client = docker.from_env()
-            except DockerException as err:
-                raise EgressUnavailable(_no_engine(err)) from err
+            self._client = connect_engine(EgressUnavailable)
         return self._client
 
     def __enter__(self) -> Egress:
-        from docker.errors import DockerException, ImageNotFound
+        from docker.errors import DockerException, ImageNotFound  # type: ignore[import-untyped]
         from requests.exceptions import RequestException
 
         api = self.client.api
@@ -263,7 +265,7 @@ class Egress:
                 f"the image `{self._image}` the egress proxy runs on is missing; build it with `specc image build`"
             ) from err
         except (DockerException, RequestException) as err:
-            raise EgressUnavailable(_no_engine(err)) from err
+            raise EgressUnavailable(no_engine_message(err)) from err
         return self
 
     def __exit__(
@@ -611,10 +613,6 @@ def _explain(err: Exception) -> str:
     return str(getattr(err, "explanation", None) or err).strip().replace("\n", " ")
 
 
-def _no_engine(err: Exception) -> str:
-    return f"no docker engine answers ({err}); start one with `scripts/ensure-docker` or point DOCKER_HOST at one"
-
-
 # -- leftovers -----------------------------------------------------------------------------------
 
 
@@ -626,20 +624,13 @@ def reap_egress(client: object | None = None) -> int:
     from docker.errors import DockerException, NotFound
     from requests.exceptions import RequestException
 
-    engine: DockerClient = client
-    if engine is None:
-        import docker
-
-        try:
-            engine = docker.from_env()
-        except DockerException as err:
-            raise EgressUnavailable(_no_engine(err)) from err
+    engine: DockerClient = client if client is not None else connect_engine(EgressUnavailable)
     api = engine.api
     try:
         containers = api.containers(all=True, filters={"label": [f"{MANAGED_LABEL}=1", f"{ROLE_LABEL}={PROXY_ROLE}"]})
         networks = api.networks(filters={"label": [f"{MANAGED_LABEL}=1"]})
     except (DockerException, RequestException) as err:
-        raise EgressUnavailable(_no_engine(err)) from err
+        raise EgressUnavailable(no_engine_message(err)) from err
     removed = 0
     for container in containers:
         if not owner_gone((container.get("Labels") or {}).get(OWNER_LABEL, "")):

@@ -150,30 +150,24 @@ class Sandbox:
     def client(self) -> DockerClient:
         """The docker SDK client, connected on first use; raises `SandboxUnavailable`."""
         if self._client is None:
-            import docker  # type: ignore[import-untyped]
-            from docker.errors import DockerException  # type: ignore[import-untyped]
-
-            try:
-                self._client = docker.from_env()
-            except DockerException as err:
-                raise SandboxUnavailable(_no_engine(err)) from err
+            self._client = connect_engine(SandboxUnavailable)
         return self._client
 
     def check(self, image: str = BASE_IMAGE) -> None:
         """Raise `SandboxUnavailable` unless the engine answers and has `image`."""
-        from docker.errors import DockerException, ImageNotFound
+        from docker.errors import DockerException, ImageNotFound  # type: ignore[import-untyped]
 
         client = self.client
         try:
             client.api.ping()
         except DockerException as err:
-            raise SandboxUnavailable(_no_engine(err)) from err
+            raise SandboxUnavailable(no_engine_message(err)) from err
         try:
             client.api.inspect_image(image)
         except ImageNotFound as err:
             raise SandboxUnavailable(_no_image(image)) from err
         except DockerException as err:
-            raise SandboxUnavailable(_no_engine(err)) from err
+            raise SandboxUnavailable(no_engine_message(err)) from err
 
     # -- one attempt -------------------------------------------------------------------------
 
@@ -202,7 +196,7 @@ class Sandbox:
             except APIError as err:
                 return _sandbox_result(_engine_error(err), _recorded(expected), started)
             except (DockerException, RequestException) as err:
-                raise SandboxUnavailable(_no_engine(err)) from err
+                raise SandboxUnavailable(no_engine_message(err)) from err
             finally:
                 guard.hold()
                 if container_id is not None:
@@ -426,7 +420,7 @@ class Sandbox:
         try:
             containers = api.containers(all=True, filters={"label": f"{MANAGED_LABEL}=1"})
         except (DockerException, RequestException) as err:
-            raise SandboxUnavailable(_no_engine(err)) from err
+            raise SandboxUnavailable(no_engine_message(err)) from err
         removed = 0
         for container in containers:
             owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
@@ -545,7 +539,19 @@ def _engine_error(err: Exception) -> str:
     return f"the docker engine refused the container: {text}"
 
 
-def _no_engine(err: Exception) -> str:
+def connect_engine(unavailable: type[SandboxUnavailable]) -> DockerClient:
+    """A docker SDK client for the engine of DOCKER_HOST (or the local socket); raises
+    `unavailable` with what to do when no engine answers."""
+    import docker  # type: ignore[import-untyped]
+    from docker.errors import DockerException
+
+    try:
+        return docker.from_env()
+    except DockerException as err:
+        raise unavailable(no_engine_message(err)) from err
+
+
+def no_engine_message(err: Exception) -> str:
     return f"no docker engine answers ({err}); start one with `scripts/ensure-docker` or point DOCKER_HOST at one"
 
 
