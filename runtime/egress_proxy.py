@@ -4,9 +4,11 @@ It runs inside a container (python3 of the base image, standard library only, st
 `python3 -I -c <this file> <config JSON>`), lets HTTP `CONNECT` and plain HTTP through only to the
 action's declared host and port pairs, resolves names itself, refuses non-public addresses and
 connects to the exact address it checked. Every decision is one JSON line on stdout.
-"""
 
-from __future__ import annotations
+The rules for `host:port` are the checker's, in `specc/endpoints.py`; `program()` puts that file's
+text before this one for the container, where specc cannot be imported. So this file has no
+`from __future__` import: such an import may only open a program, and the endpoints' text opens it.
+"""
 
 import asyncio
 import ipaddress
@@ -20,6 +22,14 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
+
+try:  # `X as X` re-exports: the proxy's rules are read from here too
+    from specc.endpoints import authority, is_address
+    from specc.endpoints import host_matches as host_matches
+    from specc.endpoints import normalize_host as normalize_host
+    from specc.endpoints import parse_authority as parse_authority
+except ImportError:  # in the container: `program()` defined them above, from specc/endpoints.py
+    pass
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -78,7 +88,6 @@ HOP_BY_HOP: Final = frozenset(
 )
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _TARGET = re.compile(r"[\x21-\x7e]+")
 
@@ -93,85 +102,6 @@ class Refused(Exception):
 
 
 # -- the policy ----------------------------------------------------------------------------------
-
-
-def normalize_host(text: str) -> str:
-    """The canonical form of a host: lower case, no trailing dot, IP literals in their short form
-    and without brackets. Raises `ValueError` for anything that is not a host name or an address."""
-    host = text.strip()
-    if host.startswith("[") and host.endswith("]"):
-        return str(ipaddress.IPv6Address(host[1:-1]))
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    host = host.lower()
-    if host.endswith("."):
-        host = host[:-1]
-    if not host or len(host) > 253:
-        raise ValueError(f"`{text}` is not a host name")
-    labels = host.split(".")
-    if labels[0] == "*":
-        labels = labels[1:]
-        if len(labels) < 2:
-            raise ValueError(f"`{text}`: a wildcard needs a domain of at least two labels under it")
-    if not all(_LABEL.fullmatch(label) for label in labels):
-        raise ValueError(f"`{text}` is not a host name")
-    if labels[-1].isdigit():
-        # `127.1` or `2130706433` would be taken as an address by the resolver.
-        raise ValueError(f"`{text}` is neither a host name nor a dotted-quad address")
-    return host
-
-
-def parse_authority(text: str, default_port: int | None = None) -> tuple[str, int]:
-    """Split `host:port` (`[v6]:port`) into a normalized host and a port."""
-    if "@" in text or "/" in text or not text:
-        raise ValueError(f"`{text}` is not a host and port")
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"`{text}` is not a host and port")
-        host_text, rest = text[: end + 1], text[end + 1 :]
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"`{text}` is not a host and port")
-        port_text = rest[1:] if rest else ""
-    else:
-        host_text, colon, port_text = text.rpartition(":")
-        if not colon:
-            host_text, port_text = text, ""
-        elif ":" in host_text:
-            raise ValueError(f"`{text}`: an IPv6 address must be in brackets")
-    if not port_text:
-        if default_port is None:
-            raise ValueError(f"`{text}` has no port")
-        port = default_port
-    elif port_text.isascii() and port_text.isdigit() and len(port_text) <= 5:
-        port = int(port_text)
-    else:
-        raise ValueError(f"`{text}` has an invalid port")
-    if not 0 < port < 65536:
-        raise ValueError(f"`{text}` has a port outside 1..65535")
-    return normalize_host(host_text), port
-
-
-def is_address(host: str) -> bool:
-    """Whether a normalized host is an IP literal."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def host_matches(pattern: str, host: str) -> bool:
-    """Whether a normalized `host` is admitted by a normalized `pattern`.
-
-    Exact names only, except a leading `*.`, which admits every name with at least one more label
-    (`*.example.com` admits `a.example.com` and `a.b.example.com`, never `example.com`).
-    """
-    if pattern.startswith("*."):
-        return not is_address(host) and host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
-    return pattern == host
 
 
 def address_refusal(address: IPAddress, trusted: Sequence[IPNetwork] = ()) -> str | None:
@@ -437,7 +367,7 @@ class Proxy:
             framing = body_framing(request) if method != "CONNECT" else ("none", 0)
             if not self.policy.declared(host, port):
                 # Refused before any lookup: an undeclared name is never sent to a resolver.
-                raise Refused(403, f"`{_authority(host, port)}` is not declared for action `{self.policy.action}`")
+                raise Refused(403, f"`{authority(host, port)}` is not declared for action `{self.policy.action}`")
             addresses = await self._resolve(host, port)
             allowed = self.policy.permitted(host, port, addresses)
             upstream, address = await _connect(allowed, port)
@@ -614,10 +544,6 @@ async def _answer(writer: asyncio.StreamWriter, status: int, reason: str) -> Non
         pass
 
 
-def _authority(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def local_address(network: IPNetwork) -> str:
     """This container's address on `network` (the route the kernel would pick; nothing is sent)."""
     family = socket.AF_INET6 if network.version == 6 else socket.AF_INET
@@ -647,6 +573,16 @@ async def serve(config: dict[str, Any]) -> None:
     emit({"event": "ready", "listen": listen, "port": port})
     async with server:
         await stop.wait()
+
+
+def program() -> str:
+    """The proxy as one self-contained program for `python3 -I -c`: the text of specc/endpoints.py,
+    then this file's."""
+    from pathlib import Path
+
+    from specc import endpoints
+
+    return "\n\n".join(Path(f).read_text(encoding="utf-8") for f in (endpoints.__file__, __file__))
 
 
 def main(argv: Sequence[str]) -> None:

@@ -268,7 +268,8 @@ HOST_NOT_IN_SCOPE: Final = Message(
     SCOPE_VIOLATION, "action `{action}` reaches `{host}`, which the scope does not declare"
 )
 BAD_ENDPOINT: Final = Message(
-    SCOPE_VIOLATION, "`{text}` is not a `host:port` endpoint", "write it as `api.example.com:443`"
+    SCOPE_VIOLATION, "`{text}` is not a `host:port` endpoint: {why}",
+    "write it as `api.example.com:443`, `[2001:db8::1]:443` or `*.example.com:443`",
 )
 READ_WITH_WRITE_MOUNT: Final = Message(
     WRITE_IN_READ_ACTION, "action `{action}` has `effect read` but mounts `{path}` read_write",

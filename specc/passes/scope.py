@@ -3,27 +3,10 @@ agent's scope declares, never with a wider mode, and a read action writes nothin
 
 from __future__ import annotations
 
-import re
-
 from specc import ast, codes
 from specc.context import Context, mount_key
 from specc.diagnostics import did_you_mean
-
-_ENDPOINT = re.compile(r"^(\*\.)?[A-Za-z0-9.-]+:[0-9]{1,5}$|^\[[0-9a-fA-F:]+\]:[0-9]{1,5}$")
-
-
-def host_allowed(endpoint: str, allowed: set[str]) -> bool:
-    """Whether `host:port` is admitted by the scope's endpoints; hosts match exactly, and a
-    wildcard `*.example.com:443` admits the subdomains of example.com on that port only."""
-    if endpoint in allowed:
-        return True
-    host, _, port = endpoint.rpartition(":")
-    for pattern in allowed:
-        if pattern.startswith("*."):
-            suffix, _, wanted = pattern[1:].rpartition(":")
-            if port == wanted and host.endswith(suffix) and len(host) > len(suffix):
-                return True
-    return False
+from specc.endpoints import EndpointError, admits, parse_authority
 
 
 def action_mode(ctx: Context, mount: ast.ActionMount) -> str:
@@ -34,9 +17,8 @@ def action_mode(ctx: Context, mount: ast.ActionMount) -> str:
 
 def check(ctx: Context) -> None:
     sym, rep = ctx.symbols, ctx.reporter
-    for endpoint in sym.hosts.values():
-        if not _ENDPOINT.match(endpoint.value):
-            rep.report(codes.BAD_ENDPOINT, endpoint.span, text=endpoint.value)
+    declared = {text: _endpoint(ctx, endpoint) for text, endpoint in sym.hosts.items()}
+    allowed = [endpoint for endpoint in declared.values() if endpoint is not None]
     for action in ctx.agent.actions:
         name = action.name.value
         mounted: set[str] = set()
@@ -58,15 +40,25 @@ def check(ctx: Context) -> None:
                 rep.report(codes.ENV_NOT_IN_SCOPE, env.span, action=name, name=env.value,
                            help=did_you_mean(env.value, set(sym.envs)))
         for host in action.network:
-            if not _ENDPOINT.match(host.value):
-                rep.report(codes.BAD_ENDPOINT, host.span, text=host.value)
-            elif not host_allowed(host.value, set(sym.hosts)):
+            if host.value in declared:
+                continue  # the scope's own text: admitted, or reported where the scope declares it
+            wanted = _endpoint(ctx, host)
+            if wanted is not None and not any(admits(scope_endpoint, wanted) for scope_endpoint in allowed):
                 rep.report(codes.HOST_NOT_IN_SCOPE, host.span, action=name, host=host.value)
         for param in action.params:
             for under in _unders(param.type):
                 if mount_key(under.text) in sym.mounts and mount_key(under.text) not in mounted:
                     rep.report(codes.PATH_NOT_MOUNTED, under.span, param=param.name.value, mount=under.text,
                                action=name)
+
+
+def _endpoint(ctx: Context, written: ast.Str) -> tuple[str, int] | None:
+    """A declared `host:port` in its canonical form, or None after reporting why it is not one."""
+    try:
+        return parse_authority(written.value)
+    except EndpointError as error:
+        ctx.reporter.report(codes.BAD_ENDPOINT, written.span, text=written.value, why=error.reason)
+        return None
 
 
 def _unders(written: ast.TypeExpr) -> list[ast.Constraint]:
