@@ -5,6 +5,7 @@ handler for the kind, then the agent's `on any`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, Self, TypeVar
 
 from specc import ast
 from specc.failure import ANY
@@ -32,15 +33,45 @@ def resolve(agent: ast.Agent, action: ast.Action | None, kind: str) -> Resolved 
     return None
 
 
-def chain(strategy: ast.Strategy | None) -> list[ast.Strategy]:
+class Chained(Protocol):
+    """A strategy as the syntax tree or the IR holds it: a kind, a retry count and what comes next."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def then(self) -> Self | None: ...
+
+
+S = TypeVar("S", bound=Chained)
+
+#: The longest `then` chain walked; the grammar nests one, so only a pathological spec comes near.
+MAX_CHAIN = 1000
+
+
+def chain(strategy: S | None) -> list[S]:
     """A strategy and every `then` after it, in order."""
-    out: list[ast.Strategy] = []
-    while strategy is not None and len(out) < 1000:
+    out: list[S] = []
+    while strategy is not None and len(out) < MAX_CHAIN:
         out.append(strategy)
         strategy = strategy.then
     return out
 
 
-def retries(strategy: ast.Strategy | None) -> int:
+def retried(strategy: Chained | None) -> bool:
+    """Whether a strategy's chain holds a `retry`."""
+    return any(s.kind == "retry" for s in chain(strategy))
+
+
+def retries(strategy: Chained | None) -> int:
     """How many extra attempts a strategy grants before it gives up or falls back."""
     return sum(s.count for s in chain(strategy) if s.kind == "retry")
+
+
+def final(strategy: S | None) -> S | None:
+    """What a strategy comes to once its retries are spent: the first strategy of its chain that
+    is not a `retry`, or None when the chain ends in one (which then aborts)."""
+    return next((s for s in chain(strategy) if s.kind != "retry"), None)

@@ -8,7 +8,7 @@ from specc import types as t
 from specc.context import Context
 from specc.diagnostics import words
 from specc.failure import ACTION_KINDS, DEFAULT_EFFECT, DEFAULT_RISK, RETRYABLE
-from specc.handling import chain, resolve
+from specc.handling import chain, resolve, retried
 from specc.passes.workflow import assignable
 
 #: Why each kind that is not retryable cannot be retried, shown as help.
@@ -57,7 +57,7 @@ def _unhandled(ctx: Context, action: ast.Action) -> None:
 
 
 def _non_retryable(ctx: Context, handler: ast.Handler) -> None:
-    if not any(s.kind == "retry" for s in chain(handler.strategy)):
+    if not retried(handler.strategy):
         return
     for kind in handler.kinds:
         if kind.value not in RETRYABLE and (kind.value in WHY_NOT_RETRYABLE):
@@ -71,7 +71,7 @@ def _unsafe_retry(ctx: Context, action: ast.Action) -> None:
         return
     for kind in (k for k in ACTION_KINDS if k in RETRYABLE):  # a fixed order: frozensets have none
         found = resolve(ctx.agent, action, kind)
-        if found is not None and any(s.kind == "retry" for s in chain(found.strategy)):
+        if found is not None and retried(found.strategy):
             span = found.handler.span if found.level == "action" else action.name.span
             message = codes.RETRY_NOT_IDEMPOTENT if action.effect is not None else codes.RETRY_NO_EFFECT
             ctx.reporter.report(message, span, action=action.name.value, effect=effect)

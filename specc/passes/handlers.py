@@ -7,6 +7,7 @@ from specc import ast, codes
 from specc.context import Context
 from specc.diagnostics import Label, did_you_mean
 from specc.failure import ANY, KIND_NAMES
+from specc.handling import chain
 
 
 def check(ctx: Context) -> None:
@@ -38,10 +39,9 @@ def _handlers(ctx: Context, handlers: list[ast.Handler]) -> None:
 
 
 def _strategy(ctx: Context, strategy: ast.Strategy | None) -> None:
-    while strategy is not None:
-        if strategy.kind == "fallback" and strategy.target is not None:
-            name = strategy.target.value
+    for step in chain(strategy):
+        if step.kind == "fallback" and step.target is not None:
+            name = step.target.value
             if name not in ctx.symbols.actions:
-                ctx.reporter.report(codes.UNDEFINED_FALLBACK, strategy.target.span, name=name,
+                ctx.reporter.report(codes.UNDEFINED_FALLBACK, step.target.span, name=name,
                                     help=did_you_mean(name, set(ctx.symbols.actions)))
-        strategy = strategy.then

@@ -7,6 +7,7 @@ import math
 
 from specc import ast, codes
 from specc.context import Context
+from specc.handling import chain
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
 
@@ -94,22 +95,18 @@ def _probability(ctx: Context, name: str, value: float, span: ast.Span) -> None:
 
 
 def _strategy(ctx: Context, strategy: ast.Strategy | None) -> None:
-    depth = 0
-    while strategy is not None and depth < 1000:
-        if strategy.kind == "retry":
-            if not 1 <= strategy.count <= MAX_RETRIES:
-                ctx.reporter.report(codes.BAD_RETRY_COUNT, strategy.count_span or strategy.span,
-                                    value=strategy.count, limit=MAX_RETRIES)
-            low, high = strategy.backoff_min_ms, strategy.backoff_max_ms
-            if low is not None and high is not None and strategy.backoff_span is not None:
-                if low > high:
-                    ctx.reporter.report(codes.BAD_BACKOFF, strategy.backoff_span,
-                                        text=f"{_written(low, 'ms')}..{_written(high, 'ms')}")
-                elif high > BOUNDS["wall"][1]:
-                    ctx.reporter.report(codes.LIMIT_ABSURD, strategy.backoff_span, name="backoff",
-                                        value=_show(high, "ms"), limit=_show(BOUNDS["wall"][1], "ms"))
-        strategy = strategy.then
-        depth += 1
+    for retry in (s for s in chain(strategy) if s.kind == "retry"):
+        if not 1 <= retry.count <= MAX_RETRIES:
+            ctx.reporter.report(codes.BAD_RETRY_COUNT, retry.count_span or retry.span,
+                                value=retry.count, limit=MAX_RETRIES)
+        low, high = retry.backoff_min_ms, retry.backoff_max_ms
+        if low is not None and high is not None and retry.backoff_span is not None:
+            if low > high:
+                ctx.reporter.report(codes.BAD_BACKOFF, retry.backoff_span,
+                                    text=f"{_written(low, 'ms')}..{_written(high, 'ms')}")
+            elif high > BOUNDS["wall"][1]:
+                ctx.reporter.report(codes.LIMIT_ABSURD, retry.backoff_span, name="backoff",
+                                    value=_show(high, "ms"), limit=_show(BOUNDS["wall"][1], "ms"))
 
 
 def _opening(span: ast.Span, width: int) -> ast.Span:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from specc import ast, codes
 from specc.context import Context
 from specc.failure import RETRYABLE
-from specc.handling import chain, resolve, retries
+from specc.handling import resolve, retried, retries
 
 if TYPE_CHECKING:
     from specc.compiler import Compilation
@@ -36,7 +36,7 @@ def step_retries(agent: ast.Agent, action: ast.Action) -> int:
     counts = []
     for kind in sorted(RETRYABLE):
         found = resolve(agent, action, kind)
-        if found is not None and any(s.kind == "retry" for s in chain(found.strategy)):
+        if found is not None and retried(found.strategy):
             counts.append(retries(found.strategy))
     return min(counts) if counts else 0
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from specc import ast, codes
 from specc import types as t
 from specc.context import Context
+from specc.handling import chain
 
 
 def check(ctx: Context) -> None:
@@ -58,7 +59,4 @@ def check(ctx: Context) -> None:
 
 def _strategies(handlers: list[ast.Handler], requires: list[ast.Require]) -> Iterator[ast.Strategy]:
     for strategy in [h.strategy for h in handlers] + [r.strategy for r in requires]:
-        current: ast.Strategy | None = strategy
-        while current is not None:
-            yield current
-            current = current.then
+        yield from chain(strategy)
