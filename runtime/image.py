@@ -55,8 +55,8 @@ class ImageBuildError(Exception):
 
 def image_exists(tag: str = BASE_IMAGE) -> bool:
     """Return whether the local engine has an image called `tag` (False if no engine answers)."""
-    import docker  # type: ignore[import-untyped]
-    from docker.errors import DockerException, ImageNotFound  # type: ignore[import-untyped]
+    import docker
+    from docker.errors import DockerException, ImageNotFound
 
     try:
         client = docker.from_env()

@@ -110,7 +110,8 @@ def _validator(schema_text: str) -> Any:
     # reaches the tool as a float.
     checker = Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
-    strict = validators.extend(Draft202012Validator, type_checker=checker)
+    # types-jsonschema leaves `extend` unannotated
+    strict = validators.extend(Draft202012Validator, type_checker=checker)  # type: ignore[no-untyped-call]
     return strict(json.loads(schema_text))
 
 
