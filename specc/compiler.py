@@ -44,7 +44,7 @@ class Compilation:
         if self._ir is None:
             from specc.ir import build_ir
 
-            self._ir = build_ir(self)
+            self._ir = build_ir(self.agent, self.symbols, self.source, self.path, self.base_dir)
         return self._ir  # type: ignore[no-any-return]
 
 

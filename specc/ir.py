@@ -13,18 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from specc import __version__, ast
-from specc.context import mount_key
+from specc.context import Symbols, mount_key
 from specc.contracts import object_schema, schema_of
 from specc.failure import ACTION_KINDS, DEFAULT_EFFECT, DEFAULT_RISK
 from specc.handling import resolve
-
-if TYPE_CHECKING:
-    from specc.compiler import Compilation
 
 IR_VERSION: Literal[1] = 1
 
@@ -177,18 +174,13 @@ def to_bytes(ir: IR) -> bytes:
 # --- build ---------------------------------------------------------------------------------------
 
 
-def build_ir(compilation: Compilation) -> IR:
-    """The IR of a spec that checked without errors."""
+def build_ir(agent: ast.Agent, symbols: Symbols, source: str, path: str, base_dir: str) -> IR:
+    """The IR of a spec that checked without errors: its agent and the symbols the passes resolved,
+    its text, the path it was read from, and the folder its relative mounts resolve against."""
     from specc.passes.mounts import container_target, host_path
-    from specc.passes.reliability import estimates, product
+    from specc.reliability import estimates, product
 
-    agent, sym = compilation.agent, compilation.symbols
-    assert agent is not None and sym is not None and compilation.source is not None
-    records = sym.records
-
-    class _Ctx:  # host_path needs only the spec's folder
-        base_dir = compilation.base_dir
-
+    records = symbols.records
     defaults = dict(SANDBOX_DEFAULTS)
     defaults.update({s.key: s.value for s in agent.sandbox})
     actions: dict[str, ActionIR] = {}
@@ -198,15 +190,15 @@ def build_ir(compilation: Compilation) -> IR:
         settings.update({s.key: s.value for s in action.settings})
         mounts = []
         for mount in action.mounts:
-            scope_mount = sym.mounts[mount_key(mount.path.value)]
+            scope_mount = symbols.mounts[mount_key(mount.path.value)]
             mounts.append(MountIR(
                 name=mount_key(mount.path.value),
-                source=os.path.realpath(host_path(_Ctx, scope_mount.path.value)),  # type: ignore[arg-type]
+                source=os.path.realpath(host_path(base_dir, scope_mount.path.value)),
                 target=container_target(scope_mount),
                 mode=mount.mode or scope_mount.mode,
             ))
-        params = sym.params.get(name, {})
-        returns = sym.returns.get(name)
+        params = symbols.params.get(name, {})
+        returns = symbols.returns.get(name)
         risk = action.risk.value if action.risk is not None else DEFAULT_RISK
         effect = action.effect.value if action.effect is not None else DEFAULT_EFFECT
         approval = action.approval or "not_needed"
@@ -223,7 +215,8 @@ def build_ir(compilation: Compilation) -> IR:
                             output_bytes=int(settings["output"])),
             mounts=mounts,
             hosts=[h.value for h in action.network],
-            env=[EnvIR(name=e.value, secret=sym.envs[e.value].secret) for e in action.env if e.value in sym.envs],
+            env=[EnvIR(name=e.value, secret=symbols.envs[e.value].secret)
+                 for e in action.env if e.value in symbols.envs],
             effect=effect,  # type: ignore[arg-type]
             risk=risk,  # type: ignore[arg-type]
             approval=approval,
@@ -238,17 +231,17 @@ def build_ir(compilation: Compilation) -> IR:
     workflow = None
     if agent.workflow is not None:
         workflow = [_step(s) for s in agent.workflow.statements]
-    rows = estimates(agent, sym.actions)
+    rows = estimates(agent, symbols.actions)
     planner = None
     if agent.planner is not None:
         planner = {"kind": agent.planner.kind.value, **{s.key: s.value for s in agent.planner.settings}}
     limits = agent.limits
     assert limits is not None and limits.steps is not None and limits.wall_ms is not None
-    source_bytes = compilation.source.encode()
+    source_bytes = source.encode()
     data: dict[str, Any] = {
         "ir_version": IR_VERSION,
         "specc_version": __version__,
-        "source": {"file": os.path.basename(compilation.path),
+        "source": {"file": os.path.basename(path),
                    "sha256": hashlib.sha256(source_bytes).hexdigest()},
         "agent": agent.name.value,
         "version": agent.version.value if agent.version else None,
@@ -257,8 +250,8 @@ def build_ir(compilation: Compilation) -> IR:
         "reliability_target": agent.reliability,
         "reliability_estimate": product(rows) if rows else None,
         "types": {name: schema_of(_ref(name), records) for name in sorted(records)},
-        "input_schema": object_schema(sym.input, records) if sym.input is not None else None,
-        "output_schema": schema_of(sym.output, records) if sym.output is not None else None,
+        "input_schema": object_schema(symbols.input, records) if symbols.input is not None else None,
+        "output_schema": schema_of(symbols.output, records) if symbols.output is not None else None,
         "actions": {k: v.model_dump(mode="json") for k, v in sorted(actions.items())},
         "workflow": [s.model_dump(mode="json") for s in workflow] if workflow is not None else None,
         "planner": planner,

@@ -38,10 +38,10 @@ def container_target(mount: ast.ScopeMount) -> str:
     return f"/mnt/{last}"
 
 
-def host_path(ctx: Context, written: str) -> str:
+def host_path(base_dir: str, written: str) -> str:
     """A mount's path on the host, made absolute against the spec's folder (not resolved)."""
     expanded = os.path.expanduser(written)
-    return os.path.normpath(os.path.join(ctx.base_dir, expanded))
+    return os.path.normpath(os.path.join(base_dir, expanded))
 
 
 def check(ctx: Context) -> None:
@@ -53,7 +53,7 @@ def check(ctx: Context) -> None:
         if ctx.symbols.mounts.get(mount_key(mount.path.value)) is not mount:
             continue  # a duplicate, reported by `names`
         written = mount.path.value
-        absolute = host_path(ctx, written)
+        absolute = host_path(ctx.base_dir, written)
         real = os.path.realpath(absolute)
         problem = _forbidden(absolute, homes) or _forbidden(real, homes)
         if problem is not None:

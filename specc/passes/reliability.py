@@ -1,71 +1,23 @@
-"""limit-too-small, reliability-below-target and reliability-unknown.
-
-The model: a step whose action has estimate p and is retried n times for the kinds it retries
-succeeds with 1 - (1 - p)^(n + 1), failures assumed independent; n counts every retry of a
-`retry ... then retry ...` chain and, when different kinds retry differently, the fewest. The
-workflow succeeds with the product over its steps. `require` guards are not counted.
-"""
+"""limit-too-small, reliability-below-target and reliability-unknown: the workflow's steps and its
+compounded success (the model of `specc.reliability`) against `limits.steps` and the target."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from specc import ast, codes
-from specc.context import Context
-from specc.failure import RETRYABLE
-from specc.handling import resolve, retried, retries
-
-if TYPE_CHECKING:
-    from specc.compiler import Compilation
+from specc.context import Context, Symbols
+from specc.reliability import StepEstimate, estimates, product
 
 
-@dataclass(frozen=True)
-class StepEstimate:
-    """One row of the reliability table."""
+class Checked(Protocol):
+    """What the reliability table reads of a compilation."""
 
-    step: str
-    action: str
-    estimate: float | None
-    retries: int
-    success: float | None
+    @property
+    def agent(self) -> ast.Agent | None: ...
 
-
-def step_retries(agent: ast.Agent, action: ast.Action) -> int:
-    """The retries a step gets, by the model above."""
-    counts = []
-    for kind in sorted(RETRYABLE):
-        found = resolve(agent, action, kind)
-        if found is not None and retried(found.strategy):
-            counts.append(retries(found.strategy))
-    return min(counts) if counts else 0
-
-
-def estimates(agent: ast.Agent, actions: dict[str, ast.Action]) -> list[StepEstimate]:
-    rows: list[StepEstimate] = []
-    if agent.workflow is None:
-        return rows
-    for statement in agent.workflow.statements:
-        if statement.call is None:
-            continue
-        action = actions.get(statement.call.action.value)
-        if action is None:
-            continue
-        n = step_retries(agent, action)
-        p = action.reliability
-        success = None if p is None else 1 - (1 - p) ** (n + 1)
-        name = statement.name.value if statement.name is not None else statement.call.action.value
-        rows.append(StepEstimate(name, action.name.value, p, n, success))
-    return rows
-
-
-def product(rows: list[StepEstimate]) -> float | None:
-    total = 1.0
-    for row in rows:
-        if row.success is None:
-            return None
-        total *= row.success
-    return total
+    @property
+    def symbols(self) -> Symbols | None: ...
 
 
 #: The most decimals a probability is printed with.
@@ -116,7 +68,7 @@ def summary(rows: list[StepEstimate]) -> str:
     return " x ".join(fmt(r.success or 0) for r in rows) + f" gives {fmt(total)}"
 
 
-def table(compilation: Compilation) -> str:
+def table(compilation: Checked) -> str:
     """The table `specc check --explain-reliability` prints."""
     assert compilation.agent is not None and compilation.symbols is not None
     rows = estimates(compilation.agent, compilation.symbols.actions)
