@@ -106,6 +106,9 @@ RELIABILITY_UNKNOWN: Final = Code(
     "SPC114", "reliability-unknown", WARNING, "a reliability target is set but a step has no estimate"
 )
 UNPINNED_IMAGE: Final = Code("SPC115", "unpinned-image", WARNING, "an image without a tag, or `latest`")
+GUARD_STRATEGY: Final = Code(
+    "SPC116", "guard-strategy", ERROR, "a `require` guard answered with `retry` or `fallback`"
+)
 
 ALL_CODES: Final[tuple[Code, ...]] = tuple(
     value for value in list(globals().values()) if isinstance(value, Code)
@@ -270,6 +273,11 @@ HOST_NOT_IN_SCOPE: Final = Message(
 BAD_ENDPOINT: Final = Message(
     SCOPE_VIOLATION, "`{text}` is not a `host:port` endpoint: {why}",
     "write it as `api.example.com:443`, `[2001:db8::1]:443` or `*.example.com:443`",
+)
+GUARD_CANNOT: Final = Message(
+    GUARD_STRATEGY, "a failed `require` cannot `{kind}`",
+    "a guard checked again on the same values fails again, and no other action changes them; "
+    "end it with `abort`, or `escalate` for a person to decide",
 )
 READ_WITH_WRITE_MOUNT: Final = Message(
     WRITE_IN_READ_ACTION, "action `{action}` has `effect read` but mounts `{path}` read_write",

@@ -678,3 +678,25 @@ _add(
     fix="Name a fixed tag (`python:3.12-slim-bookworm`, `specc/base:bookworm`) or a digest "
     "(`python@sha256:...`).",
 )
+
+_add(
+    c.GUARD_STRATEGY,
+    what="A `require EXPR else STRATEGY` whose strategy is `retry` or `fallback`, or whose `then` "
+    "chain reaches one: in a workflow, or in an action's `require`. Only `abort` and `escalate` "
+    "can answer a failed guard.",
+    why="A guard is checked on values that are already there: a workflow guard on the input and "
+    "the steps above it, an action's guard on the call's arguments. Checked again, the same values "
+    "fail the same condition again, and a fallback action would get the same values, so neither "
+    "can make the guard pass; the run would stop anyway, after the spec promised something else.",
+    example="""\
+  workflow {
+    ticket = fetch_ticket(id: input.id)
+    require ticket.priority > 2 else retry 2
+    # ...
+  }""",
+    fix="End the guard with `abort \"reason\"` when the values mean the task cannot go on, or "
+    "with `escalate \"reason\"` so that a person decides. When another attempt of the call that "
+    "produced the values could pass, put the condition in that action's return type "
+    "(`priority: int(3..)`): a result that breaks it is `invalid_output`, which the action's "
+    "handlers may retry.",
+)

@@ -1,5 +1,6 @@
-"""Failure handlers as written: every kind named exists, no kind is handled twice in one place,
-and every fallback names a declared action."""
+"""Failure handlers and guards as written: every kind named exists, no kind is handled twice in one
+place, every fallback names a declared action, and a `require` neither retries nor falls back
+(guard-strategy)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ def check(ctx: Context) -> None:
     for action in ctx.agent.actions:
         _handlers(ctx, action.handlers)
         for require in action.requires:
-            _strategy(ctx, require.strategy)
+            _guard(ctx, require)
     _handlers(ctx, ctx.agent.handlers)
     if ctx.agent.workflow is not None:
         for statement in ctx.agent.workflow.statements:
             if statement.require is not None:
-                _strategy(ctx, statement.require.strategy)
+                _guard(ctx, statement.require)
 
 
 def _handlers(ctx: Context, handlers: list[ast.Handler]) -> None:
@@ -36,6 +37,22 @@ def _handlers(ctx: Context, handlers: list[ast.Handler]) -> None:
                 continue
             seen[kind.value] = kind.span
         _strategy(ctx, handler.strategy)
+
+
+def _guard(ctx: Context, require: ast.Require) -> None:
+    _strategy(ctx, require.strategy)
+    # The runtime checks a guard once, on values that a retry or another action would not change.
+    refused = next((s for s in chain(require.strategy) if s.kind in ("retry", "fallback")), None)
+    if refused is not None:
+        ctx.reporter.report(codes.GUARD_CANNOT, _head(refused), kind=refused.kind)
+
+
+def _head(strategy: ast.Strategy) -> ast.Span:
+    """`retry N` or `fallback ACTION` alone, without the backoff and the `then` after it."""
+    whole, last = strategy.span, strategy.count_span or (strategy.target.span if strategy.target else None)
+    if last is None:
+        return whole
+    return ast.span(whole.line, whole.column, last.end_line, last.end_column, whole.start, last.end)
 
 
 def _strategy(ctx: Context, strategy: ast.Strategy | None) -> None:
