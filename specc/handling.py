@@ -1,6 +1,6 @@
-"""Which handler answers a failure: the one rule shared by the safety passes, the IR and the
-runtime. An action's handler for the kind wins, then the action's `on any`, then the agent's
-handler for the kind, then the agent's `on any`."""
+"""Which handler answers a failure, and how a strategy's `then` chain is walked: the rules shared
+by the passes, the IR and the runtime. An action's handler for the kind wins, then the action's
+`on any`, then the agent's handler for the kind, then the agent's `on any`."""
 
 from __future__ import annotations
 
