@@ -13,31 +13,36 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
-import signal
 import socket
-import struct
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, Final
 
+from specc import endpoints
+
 from . import egress_proxy
-from .owner import current_owner, owner_gone
-from .sandbox import (
-    BASE_IMAGE,
-    MANAGED_LABEL,
-    OWNER_LABEL,
-    RUN_ID_LABEL,
-    SandboxUnavailable,
+from .backend import BackendUnavailable, ConnectionEvent
+from .dockerio import (
+    STDERR,
+    STDOUT,
+    DockerClient,
+    FrameSplitter,
     connect_engine,
+    engine_errors,
+    explain,
+    labels,
+    leftovers,
     no_engine_message,
+    remove_container,
+    resource_name,
+    signals_deferred,
 )
+from .sandbox import BASE_IMAGE
+
+__all__ = ["ConnectionEvent", "Egress", "EgressError", "EgressUnavailable", "Endpoint", "reap_egress"]
 
 #: The proxy is a Python program from the standard library only: the base image runs it, so
 #: `specc image build` has no second image to build.
@@ -80,12 +85,6 @@ SYNC_TIMEOUT_S: Final = 5.0
 #: Connection events kept per action; beyond it attempts are counted, and reported as one event.
 MAX_EVENTS: Final = 1000
 
-_FRAME_HEADER = struct.Struct(">BxxxL")
-_STDOUT, _STDERR = 1, 2
-
-# The docker SDK ships no type hints; its objects are handled as `Any` behind this module's surface.
-DockerClient = Any
-
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -96,39 +95,21 @@ class Endpoint:
     port: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "host", egress_proxy.normalize_host(self.host))
+        object.__setattr__(self, "host", endpoints.normalize_host(self.host))
         if not 0 < self.port < 65536:
             raise ValueError(f"port {self.port} of `{self.host}` is outside 1..65535")
 
     @classmethod
     def parse(cls, text: str) -> Endpoint:
         """Parse the IR's `host:port` (`[v6]:port`, `*.example.com:443`); raises `ValueError`."""
-        host, port = egress_proxy.parse_authority(text.strip())
+        host, port = endpoints.parse_authority(text.strip())
         return cls(host, port)
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return endpoints.authority(self.host, self.port)
 
 
-@dataclass(frozen=True)
-class ConnectionEvent:
-    """One connection attempt through an action's proxy and the proxy's decision.
-
-    `allowed` is true only when the proxy opened the connection to `address` (the exact address it
-    checked); a refusal, a failed lookup and an unreachable origin are all `allowed=False`, with
-    the reason. `host` is empty and `port` 0 when the tool sent no readable request.
-    """
-
-    action: str
-    host: str
-    port: int
-    allowed: bool
-    reason: str
-    address: str | None
-    method: str = ""
-
-
-class EgressUnavailable(SandboxUnavailable):
+class EgressUnavailable(BackendUnavailable):
     """No Docker engine answers, or the proxy's image is missing; the message says what to do."""
 
 
@@ -253,8 +234,7 @@ class Egress:
         return self._client
 
     def __enter__(self) -> Egress:
-        from docker.errors import DockerException, ImageNotFound  # type: ignore[import-untyped]
-        from requests.exceptions import RequestException
+        from docker.errors import ImageNotFound
 
         api = self.client.api
         try:
@@ -264,7 +244,7 @@ class Egress:
             raise EgressUnavailable(
                 f"the image `{self._image}` the egress proxy runs on is missing; build it with `specc image build`"
             ) from err
-        except (DockerException, RequestException) as err:
+        except engine_errors() as err:
             raise EgressUnavailable(no_engine_message(err)) from err
         return self
 
@@ -299,14 +279,12 @@ class Egress:
                 # The proxy died (out of memory, killed): report what it decided, start afresh.
                 self._deliver([existing])
                 self._discard(action)
-            from docker.errors import DockerException
-            from requests.exceptions import RequestException
-
+            failures: tuple[type[Exception], ...] = (*engine_errors(), EgressError)
             try:
                 proxy = self._start(action, wanted)
-            except (DockerException, RequestException, EgressError) as err:
+            except failures as err:
                 self._discard(action)  # a retry starts from nothing
-                raise EgressError(f"the egress proxy of action `{action}` could not start: {_explain(err)}") from err
+                raise EgressError(f"the egress proxy of action `{action}` could not start: {explain(err)}") from err
             return proxy.network_name, dict(proxy.env)
 
     def flush(self, action: str | None = None, timeout_s: float = SYNC_TIMEOUT_S) -> int:
@@ -317,9 +295,6 @@ class Egress:
         Raises `EgressError` when a running proxy does not confirm its report in time (after
         delivering what it did report).
         """
-        from docker.errors import DockerException
-        from requests.exceptions import RequestException
-
         proxies = [p for name, p in self._proxies.items() if action is None or name == action]
         late: list[str] = []
         for proxy in proxies:
@@ -330,7 +305,7 @@ class Egress:
                 target = proxy.syncs_sent
             try:
                 self.client.api.kill(proxy.container_id, signal="SIGUSR1")
-            except (DockerException, RequestException):
+            except engine_errors():
                 pass  # the proxy is gone: its stream has ended or is about to
             deadline = time.monotonic() + timeout_s
             with proxy.changed:
@@ -350,29 +325,21 @@ class Egress:
 
     def close(self) -> None:
         """Stop every proxy, deliver the last events, remove the proxies and the networks."""
-        from docker.errors import DockerException, NotFound
-        from requests.exceptions import RequestException
-
         proxies = list(self._proxies.values())
         if not proxies and self._outer is None:
             return
         api = self.client.api
         try:
-            with _signals_deferred():
+            with signals_deferred():
                 for proxy in proxies:
                     if proxy.container_id is not None:
-                        try:
-                            api.remove_container(proxy.container_id, force=True, v=True)
-                        except NotFound:
-                            pass
-                        except (DockerException, RequestException):
-                            pass  # reap_egress() removes it later
+                        remove_container(api, proxy.container_id)  # or reap_egress() does, later
                 for proxy in proxies:
                     if proxy.reader is not None:
                         proxy.reader.join(SYNC_TIMEOUT_S)
             self._deliver(proxies)
         finally:
-            with _signals_deferred():
+            with signals_deferred():
                 for proxy in proxies:
                     _remove_network(api, proxy.network_id)
                 if self._outer is not None:
@@ -383,18 +350,12 @@ class Egress:
     # -- internals ---------------------------------------------------------------------------
 
     def _discard(self, action: str) -> None:
-        from docker.errors import DockerException
-        from requests.exceptions import RequestException
-
         proxy = self._proxies.pop(action, None)
         if proxy is None:
             return
-        with _signals_deferred():
+        with signals_deferred():
             if proxy.container_id is not None:
-                try:
-                    self.client.api.remove_container(proxy.container_id, force=True, v=True)
-                except (DockerException, RequestException):
-                    pass  # reap_egress() removes it later
+                remove_container(self.client.api, proxy.container_id)  # or reap_egress() does, later
             _remove_network(self.client.api, proxy.network_id)
 
     def _deliver(self, proxies: Iterable[_Proxy]) -> int:
@@ -406,17 +367,14 @@ class Egress:
         return count
 
     def _labels(self, role: str, action: str | None = None) -> dict[str, str]:
-        labels = {MANAGED_LABEL: "1", RUN_ID_LABEL: self.run_id, OWNER_LABEL: current_owner(), ROLE_LABEL: role}
-        if action is not None:
-            labels[ACTION_LABEL] = action
-        return labels
+        return labels(self.run_id, **{ROLE_LABEL: role}, **({ACTION_LABEL: action} if action is not None else {}))
 
     def _outer_network(self) -> str:
         if self._upstream is not None:
             return self._upstream
         if self._outer is None:
             created = self.client.api.create_network(
-                _name("specc-egress", self.run_id, "out"),
+                resource_name("specc-egress", self.run_id, "out"),
                 driver="bridge",
                 options=dict(OUTER_OPTIONS),
                 labels=self._labels(OUTER_ROLE),
@@ -426,11 +384,11 @@ class Egress:
         return self._outer
 
     def _start(self, action: str, endpoints: tuple[Endpoint, ...]) -> _Proxy:
-        from docker.types import LogConfig, Ulimit  # type: ignore[import-untyped]
+        from docker.types import LogConfig, Ulimit
 
         api = self.client.api
         outer = self._outer_network()
-        name = _name("specc-egress", self.run_id, action)
+        name = resource_name("specc-egress", self.run_id, action)
         created = api.create_network(
             name,
             driver="bridge",
@@ -471,7 +429,7 @@ class Egress:
             command=["python3", "-I", "-c", _proxy_source(), json.dumps(config, sort_keys=True)],
             user="65534:65534",
             labels=self._labels(PROXY_ROLE, action),
-            name=_name("specc-proxy", self.run_id, action),
+            name=resource_name("specc-proxy", self.run_id, action),
             use_config_proxy=False,
             tty=False,
             host_config=host_config,
@@ -523,8 +481,7 @@ def _await_ready(proxy: _Proxy, subnet: str) -> str:
 def _read_reports(proxy: _Proxy, sock: socket.socket, stream: Any, max_events: int) -> None:
     """Demultiplex the proxy's attach stream: JSON lines on stdout, a capped tail of stderr."""
     buffer = b""
-    header = b""
-    kind, left = 0, 0
+    frames = FrameSplitter()
     try:
         while True:
             try:
@@ -533,26 +490,13 @@ def _read_reports(proxy: _Proxy, sock: socket.socket, stream: Any, max_events: i
                 break
             if not chunk:
                 break
-            view = memoryview(chunk)
-            while view:
-                if left == 0:
-                    need = _FRAME_HEADER.size - len(header)
-                    header += bytes(view[:need])
-                    view = view[need:]
-                    if len(header) < _FRAME_HEADER.size:
-                        break
-                    kind, left = _FRAME_HEADER.unpack(header)
-                    header = b""
-                    continue
-                piece = bytes(view[:left])
-                view = view[left:]
-                left -= len(piece)
-                if kind == _STDOUT:
+            for stream, piece in frames.feed(chunk):
+                if stream == STDOUT:
                     buffer += piece
                     while b"\n" in buffer:
                         line, buffer = buffer.split(b"\n", 1)
                         proxy.take(line, max_events)
-                elif kind == _STDERR:
+                elif stream == STDERR:
                     with proxy.changed:
                         proxy.stderr = (proxy.stderr + piece)[-4096:]
     finally:
@@ -568,20 +512,19 @@ def _read_reports(proxy: _Proxy, sock: socket.socket, stream: Any, max_events: i
 def _remove_network(api: DockerClient, network_id: str) -> None:
     """Remove a network, first cutting off any container still attached (a tool container the
     sandbox could not remove would otherwise keep the network alive)."""
-    from docker.errors import DockerException, NotFound
-    from requests.exceptions import RequestException
+    from docker.errors import NotFound
 
     try:
         info = api.inspect_network(network_id)
         for container_id in info.get("Containers") or {}:
             try:
                 api.disconnect_container_from_network(container_id, network_id, force=True)
-            except (DockerException, RequestException):
+            except engine_errors():
                 pass
         api.remove_network(network_id)
     except NotFound:
         pass
-    except (DockerException, RequestException):
+    except engine_errors():
         pass  # reap_egress() removes it later
 
 
@@ -598,19 +541,8 @@ _source_cache: list[str] = []
 
 def _proxy_source() -> str:
     if not _source_cache:
-        _source_cache.append(Path(egress_proxy.__file__).read_text(encoding="utf-8"))
+        _source_cache.append(egress_proxy.program())
     return _source_cache[0]
-
-
-def _name(prefix: str, run_id: str, part: str) -> str:
-    def safe(text: str, size: int) -> str:
-        return re.sub(r"[^a-zA-Z0-9_.-]", "-", text)[:size].strip("-.") or "x"
-
-    return f"{prefix}-{safe(run_id, 32)}-{safe(part, 24)}-{uuid.uuid4().hex[:8]}"
-
-
-def _explain(err: Exception) -> str:
-    return str(getattr(err, "explanation", None) or err).strip().replace("\n", " ")
 
 
 # -- leftovers -----------------------------------------------------------------------------------
@@ -621,65 +553,24 @@ def reap_egress(client: object | None = None) -> int:
 
     Containers first: a network cannot go while a proxy is attached to it.
     """
-    from docker.errors import DockerException, NotFound
-    from requests.exceptions import RequestException
+    from docker.errors import NotFound
 
     engine: DockerClient = client if client is not None else connect_engine(EgressUnavailable)
     api = engine.api
     try:
-        containers = api.containers(all=True, filters={"label": [f"{MANAGED_LABEL}=1", f"{ROLE_LABEL}={PROXY_ROLE}"]})
-        networks = api.networks(filters={"label": [f"{MANAGED_LABEL}=1"]})
-    except (DockerException, RequestException) as err:
-        raise EgressUnavailable(no_engine_message(err)) from err
-    removed = 0
-    for container in containers:
-        if not owner_gone((container.get("Labels") or {}).get(OWNER_LABEL, "")):
-            continue
-        try:
-            api.remove_container(container["Id"], force=True, v=True)
-        except NotFound:
-            continue
-        except (DockerException, RequestException):
-            continue
-        removed += 1
+        proxies = leftovers(api, api.containers, f"{ROLE_LABEL}={PROXY_ROLE}")
+        networks = leftovers(api, api.networks)
+    except BackendUnavailable as err:
+        raise EgressUnavailable(str(err)) from err
+    removed = sum(remove_container(api, found["Id"]) for found in proxies)
     for network in networks:
-        labels = network.get("Labels") or {}
-        if labels.get(ROLE_LABEL) not in (INTERNAL_ROLE, OUTER_ROLE):
-            continue
-        if not owner_gone(labels.get(OWNER_LABEL, "")):
+        if (network.get("Labels") or {}).get(ROLE_LABEL) not in (INTERNAL_ROLE, OUTER_ROLE):
             continue
         _remove_network(api, network["Id"])
         try:
             api.inspect_network(network["Id"])
         except NotFound:
             removed += 1
-        except (DockerException, RequestException):
+        except engine_errors():
             pass
     return removed
-
-
-# -- owners and signals --------------------------------------------------------------------------
-# The owner label has sandbox.py's form, `<host>:<pid>`, so either reaper reads the other's labels.
-
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM while resources are removed, then deliver them (main thread only):
-    an interrupt must not leave a proxy or a network half removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        pending.append(signum)
-
-    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        for held in dict.fromkeys(pending):
-            signal.raise_signal(held)

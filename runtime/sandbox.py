@@ -9,28 +9,41 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import select
 import signal
 import socket
-import struct
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any, Final
+from typing import Final
 
-from .owner import current_owner, owner_gone
+from .backend import EXIT_UNCERTAIN, AttemptKind, AttemptRequest, AttemptResult, BackendUnavailable, Limits, Mount
+from .dockerio import (
+    MANAGED_LABEL,
+    OWNER_LABEL,
+    RUN_ID_LABEL,
+    STDERR,
+    STDOUT,
+    DockerClient,
+    FrameSplitter,
+    SignalGuard,
+    connect_engine,
+    engine_errors,
+    explain,
+    labels,
+    leftovers,
+    no_engine_message,
+    remove_container,
+    resource_name,
+)
+
+__all__ = [
+    "BASE_IMAGE", "MANAGED_LABEL", "OWNER_LABEL", "RUN_ID_LABEL", "AttemptRequest", "AttemptResult", "Limits",
+    "Mount", "Sandbox", "SandboxUnavailable", "connect_engine", "no_engine_message",
+]
 
 #: The base image the examples and the tests use; built by `specc image build`.
 BASE_IMAGE: Final = "specc/base:bookworm"
-
-#: Labels put on every container: the reaper only ever touches containers carrying `MANAGED_LABEL`.
-MANAGED_LABEL: Final = "specc.managed"
-RUN_ID_LABEL: Final = "specc.run_id"
-OWNER_LABEL: Final = "specc.owner"
 
 #: The one security option: no-new-privileges. Docker's default seccomp and AppArmor profiles stay
 #: on because nothing else is passed (never `seccomp=unconfined`).
@@ -47,82 +60,16 @@ TMPFS_OPTIONS: Final = "rw,noexec,nosuid,nodev,mode=1777"
 #: is root on the host.
 FORBIDDEN_MOUNT_SOURCES: Final = frozenset({"/var/run/docker.sock", "/run/docker.sock"})
 
-#: The tool's exit status that means "I may or may not have had the effect".
-EXIT_UNCERTAIN: Final = 3
-
 #: How often, while a tool runs, its cgroup's pids counter is read.
 PIDS_POLL_S: Final = 0.05
 
 #: Grace given to the engine, after a tool closed its output, to report the exit status.
 EXIT_GRACE_S: Final = 2.0
 
-_STDOUT, _STDERR = 1, 2
-_FRAME_HEADER = struct.Struct(">BxxxL")
 _PIDS_REJECTED_LOG = "fork rejected by pids controller in "
 
-# The docker SDK ships no type hints; its objects are handled as `Any` behind this module's surface.
-DockerClient = Any
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A bind mount: `source` is an absolute, already-resolved real host path."""
-
-    source: str
-    target: str
-    read_only: bool = True
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of one attempt."""
-
-    memory_bytes: int
-    cpus: float
-    pids: int
-    timeout_s: float
-    output_bytes: int
-    tmpfs_bytes: int = 64 * 1024 * 1024
-    nofile: int = 256
-    stderr_bytes: int = 64 * 1024
-
-
-@dataclass(frozen=True)
-class AttemptRequest:
-    """Everything one attempt needs; the container is built from this alone."""
-
-    image: str
-    argv: tuple[str, ...]
-    stdin: bytes
-    mounts: tuple[Mount, ...]
-    env: Mapping[str, str]
-    limits: Limits
-    run_id: str
-    user: str = "65534:65534"
-    network: str | None = None  # None means network "none"
-
-
-@dataclass
-class AttemptResult:
-    """How an attempt ended.
-
-    `kind` is one of "ok" (exit 0), "error" (another exit status), "uncertain" (exit 3), "crash"
-    (killed by the out-of-memory killer, by a signal, or stopped by the pids limit), "timeout",
-    "invalid_output" (stdout over the cap) or "sandbox" (the engine failed or the container was not
-    hardened as asked; the tool never ran).
-    """
-
-    kind: str
-    exit_code: int | None
-    stdout: bytes
-    stderr: bytes
-    duration_s: float
-    detail: str
-    settings: dict[str, object] = field(default_factory=dict)
-
-
-class SandboxUnavailable(Exception):
-    """No Docker engine answers, or the image is missing; the message says what to do."""
+#: The sandbox's failures are the backend's: no engine, or the image is missing.
+SandboxUnavailable = BackendUnavailable
 
 
 class _Refused(Exception):
@@ -155,7 +102,7 @@ class Sandbox:
 
     def check(self, image: str = BASE_IMAGE) -> None:
         """Raise `SandboxUnavailable` unless the engine answers and has `image`."""
-        from docker.errors import DockerException, ImageNotFound  # type: ignore[import-untyped]
+        from docker.errors import DockerException, ImageNotFound
 
         client = self.client
         try:
@@ -171,23 +118,25 @@ class Sandbox:
 
     # -- one attempt -------------------------------------------------------------------------
 
-    def run(self, request: AttemptRequest) -> AttemptResult:
+    def run(self, request: AttemptRequest, *, network: str | None = None,
+            extra_env: Mapping[str, str] | None = None) -> AttemptResult:
         """Run one attempt in a fresh container and remove the container whatever happens.
 
-        Raises `SandboxUnavailable` when no engine answers or the image is missing; every other
-        engine failure is a result of kind "sandbox".
+        `network` is the engine network to join (None: network "none"); `extra_env` are variables
+        the backend adds (the egress proxy's address). Raises `SandboxUnavailable` when no engine
+        answers or the image is missing; every other engine failure is a result of kind "sandbox".
         """
-        from docker.errors import APIError, DockerException, ImageNotFound
-        from requests.exceptions import RequestException
+        from docker.errors import APIError, ImageNotFound
 
-        expected = self._expected_settings(request)
+        container = _Container(request, network, {**request.env, **(extra_env or {})})
+        expected = self._expected_settings(container)
         container_id: str | None = None
         started = time.monotonic()
-        with _SignalGuard() as guard:
+        with SignalGuard() as guard:
             try:
-                _validate(request)
-                container_id = self._create(request)
-                _verify(expected, self._applied_settings(container_id, request))
+                _validate(container)
+                container_id = self._create(container)
+                _verify(expected, self._applied_settings(container_id, container))
                 return self._attempt(container_id, request, expected)
             except _Refused as refusal:
                 return _sandbox_result(str(refusal), _recorded(expected), started)
@@ -195,17 +144,18 @@ class Sandbox:
                 raise SandboxUnavailable(_no_image(request.image)) from err
             except APIError as err:
                 return _sandbox_result(_engine_error(err), _recorded(expected), started)
-            except (DockerException, RequestException) as err:
+            except engine_errors() as err:
                 raise SandboxUnavailable(no_engine_message(err)) from err
             finally:
                 guard.hold()
                 if container_id is not None:
-                    self._remove(container_id)
+                    remove_container(self.client.api, container_id)
 
-    def _create(self, request: AttemptRequest) -> str:
-        from docker.types import LogConfig, Ulimit  # type: ignore[import-untyped]
+    def _create(self, container: _Container) -> str:
+        from docker.types import LogConfig, Ulimit
         from docker.types import Mount as DockerMount
 
+        request = container.request
         limits = request.limits
         api = self.client.api
         host_config = api.create_host_config(
@@ -218,7 +168,7 @@ class Sandbox:
             memswap_limit=limits.memory_bytes,
             nano_cpus=_nano_cpus(limits.cpus),
             ulimits=[Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile)],
-            network_mode=request.network or "none",
+            network_mode=container.network or "none",
             ipc_mode="private",
             mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in request.mounts],
             tmpfs={TMPFS_TARGET: _tmpfs_options(limits.tmpfs_bytes)},
@@ -230,13 +180,9 @@ class Sandbox:
             image=request.image,
             command=list(request.argv),
             user=request.user,
-            environment=dict(request.env),
-            labels={
-                MANAGED_LABEL: "1",
-                RUN_ID_LABEL: request.run_id,
-                OWNER_LABEL: current_owner(),
-            },
-            name=_container_name(request.run_id),
+            environment=dict(container.env),
+            labels=labels(request.run_id),
+            name=resource_name("specc", request.run_id, run_size=40),
             # With stdin open and not detached the SDK also sets StdinOnce: our half-close of the
             # attach stream is the tool's end of file.
             stdin_open=True,
@@ -247,8 +193,9 @@ class Sandbox:
         )
         return str(created["Id"])
 
-    def _expected_settings(self, request: AttemptRequest) -> dict[str, object]:
+    def _expected_settings(self, container: _Container) -> dict[str, object]:
         """The hardening settings the container must show before it may start."""
+        request = container.request
         limits = request.limits
         return {
             "User": request.user,
@@ -262,7 +209,7 @@ class Sandbox:
             "MemorySwap": limits.memory_bytes,
             "NanoCpus": _nano_cpus(limits.cpus),
             "Ulimits": [{"Name": "nofile", "Soft": limits.nofile, "Hard": limits.nofile}],
-            "NetworkMode": request.network or "none",
+            "NetworkMode": container.network or "none",
             "PidMode": "",
             "IpcMode": "private",
             "UTSMode": "",
@@ -271,18 +218,18 @@ class Sandbox:
             "Binds": [],
             "Mounts": sorted([m.source, m.target, not m.read_only] for m in request.mounts),
             "Tmpfs": {TMPFS_TARGET: _tmpfs_options(limits.tmpfs_bytes)},
-            "Env": sorted(f"{k}={v}" for k, v in request.env.items()),
+            "Env": sorted(f"{k}={v}" for k, v in container.env.items()),
             "Tty": False,
         }
 
-    def _applied_settings(self, container_id: str, request: AttemptRequest) -> dict[str, object]:
+    def _applied_settings(self, container_id: str, container: _Container) -> dict[str, object]:
         """The hardening settings the engine reports for the created container."""
         api = self.client.api
         info = api.inspect_container(container_id)
         host = info.get("HostConfig") or {}
         config = info.get("Config") or {}
-        image_env = set((api.inspect_image(request.image).get("Config") or {}).get("Env") or [])
-        asked_env = {f"{k}={v}" for k, v in request.env.items()}
+        image_env = set((api.inspect_image(container.request.image).get("Config") or {}).get("Env") or [])
+        asked_env = {f"{k}={v}" for k, v in container.env.items()}
         return {
             "User": config.get("User", ""),
             "Privileged": bool(host.get("Privileged")),
@@ -332,7 +279,7 @@ class Sandbox:
             stderr = _Capped(limits.stderr_bytes)
             outcome = _pump(sock, stdout, stderr, deadline, pids.poll)
 
-            def result(kind: str, exit_code: int | None, detail: str) -> AttemptResult:
+            def result(kind: AttemptKind, exit_code: int | None, detail: str) -> AttemptResult:
                 return AttemptResult(
                     kind=kind,
                     exit_code=exit_code,
@@ -370,7 +317,9 @@ class Sandbox:
                     # A fork bomb spinning at the pids limit until the timeout is still a crash.
                     return result("crash", None, f"{crash}, then {timeout}")
                 return result("timeout", None, timeout)
-            kind, detail = ("crash", crash) if crash is not None else _classify(exit_code)
+            kind, detail = _classify(exit_code)
+            if crash is not None:
+                kind, detail = "crash", crash
             return result(kind, exit_code, detail)
         finally:
             kernel_log.close()
@@ -398,48 +347,29 @@ class Sandbox:
         except APIError:
             pass  # it exited on its own meanwhile; the removal that follows is what matters
 
-    def _remove(self, container_id: str) -> None:
-        from docker.errors import DockerException, NotFound
-        from requests.exceptions import RequestException
-
-        try:
-            self.client.api.remove_container(container_id, force=True, v=True)
-        except NotFound:
-            pass
-        except (DockerException, RequestException):
-            pass  # the next run's reap() removes it
-
     # -- leftovers ---------------------------------------------------------------------------
 
     def reap(self) -> int:
         """Remove specc containers whose owner process on this host is gone; return how many."""
-        from docker.errors import DockerException, NotFound
-        from requests.exceptions import RequestException
-
         api = self.client.api
-        try:
-            containers = api.containers(all=True, filters={"label": f"{MANAGED_LABEL}=1"})
-        except (DockerException, RequestException) as err:
-            raise SandboxUnavailable(no_engine_message(err)) from err
-        removed = 0
-        for container in containers:
-            owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
-            if not owner_gone(owner):
-                continue
-            try:
-                api.remove_container(container["Id"], force=True, v=True)
-            except NotFound:
-                continue  # another reaper was faster
-            except (DockerException, RequestException):
-                continue  # still going away, or the engine is busy: a later reap retries
-            removed += 1
-        return removed
+        # a container still going away, or an engine that is busy, is left for a later reap
+        return sum(remove_container(api, found["Id"]) for found in leftovers(api, api.containers))
 
 
 # -- settings ------------------------------------------------------------------------------------
 
 
-def _validate(request: AttemptRequest) -> None:
+class _Container:
+    """An attempt as the engine sees it: the request, plus the network and env the backend adds."""
+
+    def __init__(self, request: AttemptRequest, network: str | None, env: Mapping[str, str]) -> None:
+        self.request = request
+        self.network = network
+        self.env = dict(env)
+
+
+def _validate(container: _Container) -> None:
+    request = container.request
     limits = request.limits
     if not request.argv:
         raise _Refused("refused to create the container: the argv is empty")
@@ -461,7 +391,7 @@ def _validate(request: AttemptRequest) -> None:
             raise _Refused(f"refused to mount `{mount.source}`: it is not a resolved real path")
         if mount.source in FORBIDDEN_MOUNT_SOURCES:
             raise _Refused(f"refused to mount `{mount.source}`: the engine's socket is never mounted")
-    for key in request.env:
+    for key in container.env:
         if not key or "=" in key or "\0" in key:
             raise _Refused(f"refused to create the container: invalid env var name `{key}`")
 
@@ -490,12 +420,6 @@ def _tmpfs_options(size: int) -> str:
     return f"{TMPFS_OPTIONS},size={size}"
 
 
-def _container_name(run_id: str) -> str:
-    safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", run_id)[:40].strip("-.") or "run"
-    return f"specc-{safe}-{uuid.uuid4().hex[:12]}"
-
-
-
 # -- results -------------------------------------------------------------------------------------
 
 
@@ -507,7 +431,7 @@ def _crash_detail(oom_killed: bool, pids_hit: bool, limits: Limits) -> str | Non
     return None
 
 
-def _classify(exit_code: int) -> tuple[str, str]:
+def _classify(exit_code: int) -> tuple[AttemptKind, str]:
     if 128 < exit_code <= 128 + 64:
         number = exit_code - 128
         try:
@@ -535,24 +459,7 @@ def _sandbox_result(detail: str, settings: dict[str, object], started: float) ->
 
 
 def _engine_error(err: Exception) -> str:
-    text = str(getattr(err, "explanation", None) or err).strip().replace("\n", " ")
-    return f"the docker engine refused the container: {text}"
-
-
-def connect_engine(unavailable: type[SandboxUnavailable]) -> DockerClient:
-    """A docker SDK client for the engine of DOCKER_HOST (or the local socket); raises
-    `unavailable` with what to do when no engine answers."""
-    import docker  # type: ignore[import-untyped]
-    from docker.errors import DockerException
-
-    try:
-        return docker.from_env()
-    except DockerException as err:
-        raise unavailable(no_engine_message(err)) from err
-
-
-def no_engine_message(err: Exception) -> str:
-    return f"no docker engine answers ({err}); start one with `scripts/ensure-docker` or point DOCKER_HOST at one"
+    return f"the docker engine refused the container: {explain(err)}"
 
 
 def _no_image(image: str) -> str:
@@ -611,9 +518,7 @@ def _pump(
 ) -> str:
     """Demultiplex the attach stream until end of stream ("eof"), the deadline ("timeout") or
     stdout over its cap ("overflow"); nothing beyond the caps is kept in memory."""
-    header = b""
-    target: _Capped | None = None
-    left = 0
+    frames = FrameSplitter()
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -632,25 +537,13 @@ def _pump(
             return "eof"
         if not chunk:
             return "eof"
-        view = memoryview(chunk)
-        while view:
-            if left == 0:
-                need = _FRAME_HEADER.size - len(header)
-                header += bytes(view[:need])
-                view = view[need:]
-                if len(header) < _FRAME_HEADER.size:
-                    break
-                kind, left = _FRAME_HEADER.unpack(header)
-                header = b""
-                target = stdout if kind == _STDOUT else stderr if kind == _STDERR else None
-                continue
-            piece = bytes(view[:left])
-            view = view[left:]
-            left -= len(piece)
-            if target is not None:
-                target.add(piece)
+        for stream, piece in frames.feed(chunk):
+            if stream == STDOUT:
+                stdout.add(piece)
                 if stdout.over:
                     return "overflow"
+            elif stream == STDERR:
+                stderr.add(piece)
 
 
 # -- pids limit detection ------------------------------------------------------------------------
@@ -796,62 +689,3 @@ class _KernelLog:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-
-
-# -- signals -------------------------------------------------------------------------------------
-
-
-class _SignalGuard:
-    """Lets the first SIGINT or SIGTERM interrupt an attempt and holds every later one until the
-    container is removed, so that a second Ctrl-C cannot cut the cleanup short.
-
-    The first signal goes to the handler that was installed before (SIGINT raises
-    KeyboardInterrupt by default); a default SIGTERM becomes SystemExit instead of killing the
-    process outright, so `finally` runs. Signals that arrive while cleaning up after a normal end
-    are delivered once the guard is left; after an interruption they are dropped, since the first
-    one is already on its way. Handlers can only be installed from the main thread; elsewhere the
-    guard does nothing and `reap()` removes what an interruption leaves behind.
-    """
-
-    _SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self._previous: dict[int, Any] = {}
-        self._pending: list[int] = []
-        self._holding = False
-        self._interrupted = False
-
-    def __enter__(self) -> _SignalGuard:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {signum: signal.signal(signum, self._handle) for signum in self._SIGNALS}
-        return self
-
-    def hold(self) -> None:
-        """From now on, record signals instead of acting on them."""
-        self._holding = True
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self._holding or self._interrupted:
-            self._pending.append(signum)
-            return
-        previous = self._previous.get(signum)
-        if previous is signal.SIG_IGN:
-            return
-        if callable(previous):
-            try:
-                previous(signum, frame)
-            except BaseException:
-                self._interrupted = True
-                raise
-            return
-        self._interrupted = True
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + signum)
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        if not self._interrupted:
-            for held in dict.fromkeys(self._pending):
-                signal.raise_signal(held)

@@ -141,9 +141,9 @@ class LaxSandbox(Sandbox):
     """Asks the engine for one pids limit and then expects another, as if the engine had changed
     a setting between create and start: the check before start must catch it."""
 
-    def _expected_settings(self, request: AttemptRequest) -> dict[str, object]:
-        expected = super()._expected_settings(request)
-        expected["PidsLimit"] = request.limits.pids + 1
+    def _expected_settings(self, container: Any) -> dict[str, object]:
+        expected = super()._expected_settings(container)
+        expected["PidsLimit"] = container.request.limits.pids + 1
         return expected
 
 

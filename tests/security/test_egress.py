@@ -349,7 +349,7 @@ def run_tool(
     sandbox: Sandbox, run_id: str, network: str, env: dict[str, str], *operations: list[Any]
 ) -> list[dict[str, Any]]:
     request = python_request(run_id, TOOL, stdin=json.dumps(operations).encode(), timeout_s=40.0)
-    result = sandbox.run(dataclasses.replace(request, network=network, env=env))
+    result = sandbox.run(request, network=network, extra_env=env)
     assert result.kind == "ok", (result.kind, result.detail, result.stderr.decode()[-2000:])
     answers: list[dict[str, Any]] = json.loads(result.stdout)
     return answers
