@@ -131,22 +131,22 @@ def profile(spec: Path, store: Path, steps: int, top: int = 0) -> None:
     import pstats
 
     from specc.compiler import compile_source
-    from specc.runtime.engine import Engine
-    from specc.runtime.sandbox import Sandbox
+    from specc.runtime.docker_backend import DockerBackend
+    from specc.runtime.run import Run, preflight
     from specc.runtime.store import RunStore
+    from specc.runtime.workflow import run_workflow
 
     ir = compile_source(spec.read_bytes(), str(spec)).ir
-    with RunStore(str(store)) as run_store:
-        engine = Engine(ir, run_store, Sandbox())
-        value = engine.preflight("{}")
+    with RunStore(str(store)) as run_store, DockerBackend() as backend:
+        value = preflight(ir, "{}", os.environ)
         profiler = cProfile.Profile()
         profiler.enable()
-        engine.run(value)
+        run_workflow(Run.start(ir, run_store, backend, value))
         profiler.disable()
     stats = pstats.Stats(profiler)
     table = stats.stats  # type: ignore[attr-defined]
     wanted = {
-        ("engine.py", "run"): "Engine.run, the whole workflow",
+        ("workflow.py", "run_workflow"): "run_workflow, the whole workflow",
         ("sandbox.py", "run"): "  Sandbox.run (one attempt, all of it)",
         ("container.py", "create_container"): "    docker: create",
         ("container.py", "inspect_container"): "    docker: inspect container (verify, state)",

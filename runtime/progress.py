@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Any, TextIO
+
+from . import events as ev
+from .store import Event
 
 
 class JsonLines:
@@ -15,8 +17,9 @@ class JsonLines:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        self.stream.write(json.dumps({"event": kind, "at": round(time.time(), 3), **data}, ensure_ascii=False) + "\n")
+    def __call__(self, stored: Event) -> None:
+        line = {"event": stored.kind, "at": round(stored.at, 3), **stored.data}
+        self.stream.write(json.dumps(line, ensure_ascii=False) + "\n")
         self.stream.flush()
 
     def close(self) -> None:
@@ -38,11 +41,12 @@ class Human:
     def _line(self, text: str) -> None:
         self.console.print(text)
 
-    def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        if kind == "run_started":
-            self._line(f"[bold]run[/] {data.get('agent')}")
-        elif kind == "attempt_intent":
-            what = f"{data['step']}: {data['action']} (attempt {data['attempt']})"
+    def __call__(self, stored: Event) -> None:
+        event = stored.event
+        if isinstance(event, ev.RunStarted):
+            self._line(f"[bold]run[/] {event.agent}")
+        elif isinstance(event, ev.AttemptIntent):
+            what = f"{event.step}: {event.action} (attempt {event.attempt})"
             if self.live:
                 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -52,17 +56,17 @@ class Human:
                 self._task = self._progress.add_task(what)
             else:
                 self._line(f"  … {what}")
-        elif kind == "attempt_outcome":
+        elif isinstance(event, ev.AttemptOutcome):
             self._stop()
-            mark = "[green]ok[/]" if data["kind"] == "ok" else f"[red]{data['kind']}[/]"
-            detail = "" if data["kind"] == "ok" else f" - {data['detail']}"
-            self._line(f"  {mark} {data['step']}: {data['action']} (attempt {data['attempt']}, "
-                       f"{data['duration_s']:.2f}s){detail}")
-        elif kind == "handler":
-            extra = f", waiting {data['backoff_s']:.2f}s" if "backoff_s" in data else ""
-            self._line(f"    [yellow]on {data['kind']}[/]: {data['strategy']}{extra}")
-        elif kind == "require_failed":
-            self._line(f"  [yellow]require failed[/]: {data['reason']} ({data['strategy']})")
+            mark = "[green]ok[/]" if event.kind == "ok" else f"[red]{event.kind}[/]"
+            detail = "" if event.kind == "ok" else f" - {event.detail}"
+            self._line(f"  {mark} {event.step}: {event.action} (attempt {event.attempt}, "
+                       f"{event.duration_s:.2f}s){detail}")
+        elif isinstance(event, ev.Handler):
+            extra = f", waiting {event.backoff_s:.2f}s" if event.backoff_s is not None else ""
+            self._line(f"    [yellow]on {event.kind}[/]: {event.strategy}{extra}")
+        elif isinstance(event, ev.RequireFailed):
+            self._line(f"  [yellow]require failed[/]: {event.reason} ({event.strategy})")
 
     def _stop(self) -> None:
         if self._progress is not None:

@@ -2,7 +2,8 @@
 
 An embedded SQLite database in WAL mode with `synchronous=FULL`. Each event carries a SHA-256
 chained to the previous event of its run, so `verify` finds a truncated, edited or reordered log.
-Callers redact secrets before they write; the store writes exactly what it is given.
+Events are the typed models of `events.py`; the writer passes its redaction, applied before the
+write.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+
+from .events import RunEvent, parse
 
 #: Where runs are kept unless `--store` says otherwise, relative to the working folder.
 DEFAULT_STORE = os.path.join(".specc", "runs.db")
@@ -73,7 +77,7 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class Event:
-    """One event of a run."""
+    """One stored event of a run: where it stands in the chain, its JSON, and its typed model."""
 
     run_id: str
     seq: int
@@ -82,6 +86,14 @@ class Event:
     data: dict[str, Any]
     prev: str
     hash: str
+    _model: list[RunEvent] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def event(self) -> RunEvent:
+        """The typed model of this event (`events.Unreadable` for data no model admits)."""
+        if not self._model:
+            self._model.append(parse(self.kind, self.data))
+        return self._model[0]
 
 
 def event_hash(run_id: str, seq: int, at: float, kind: str, data: str, prev: str) -> str:
@@ -131,8 +143,12 @@ class RunStore:
             (run_id, agent, spec_hash, ir_hash, now, now, json.dumps(input_value, ensure_ascii=False), ir, owner),
         )
 
-    def append(self, run_id: str, kind: str, data: dict[str, Any]) -> Event:
-        """Append one event, chained to the last, and make it durable before returning."""
+    def append(self, run_id: str, event: RunEvent,
+               redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Event:
+        """Append one event, chained to the last, and make it durable before returning; `redact`
+        takes the secrets out of its JSON before anything is written."""
+        kind = event.KIND
+        data = event.data() if redact is None else redact(event.data())
         text = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
         try:
             self._db.execute("BEGIN IMMEDIATE")
@@ -154,7 +170,8 @@ class RunStore:
             except sqlite3.Error:
                 pass
             raise StoreError(f"cannot write to the run store `{self.path}`: {exc}") from None
-        return Event(run_id, seq, at, kind, data, prev, digest)
+        model = [event] if redact is None else []
+        return Event(run_id, seq, at, kind, data, prev, digest, model)
 
     def set_status(self, run_id: str, status: str, *, result: Any = None, reason: str | None = None,
                    owner: str | None = None) -> None:

@@ -262,8 +262,9 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
       specc run specs/file_pipeline/file_pipeline.agent --input @specs/file_pipeline/input.json
       specc run build/agent.ir.json --input '{"file": "march.csv"}' --json
     """
-    from specc.runtime.engine import EXIT_SPEC, EXIT_USAGE, Engine
-    from specc.runtime.sandbox import Sandbox
+    import ipaddress
+
+    from specc.runtime.run import EXIT_SPEC, RunOptions, preflight
     from specc.runtime.values import ValueRejected
 
     ir = _load_for_run(spec_or_ir, EXIT_SPEC)
@@ -271,28 +272,29 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
         what = "a `planner`, which `specc run` does not support yet" if ir.planner else "no `workflow`"
         _fail(f"agent `{ir.agent}` has {what}; only agents with a `workflow` run (nothing was run)", EXIT_USAGE)
     raw = _read_input(input_value)
-    store = _open_store(store_path)
-    engine = Engine(ir, store, Sandbox())
-    engine.approval_timeout_s = approval_timeout
-    import ipaddress
-
     for cidr in trusted:
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise click.BadParameter(f"`{cidr}` is not a network such as 10.20.0.0/16",
                                      param_hint="--trust-network") from None
-    engine.egress_options = {"upstream": egress_network, "trusted_networks": trusted}
+    options = RunOptions(approval_timeout, egress_network, trusted)
     try:
-        value = engine.preflight(raw)
+        value = preflight(ir, raw, os.environ)
     except ValueRejected as exc:
-        store.close()
         _fail(f"input rejected: {exc}; nothing was run", EXIT_USAGE)
-    _execute(engine, value, as_json=as_json, resumed=False)
+    store = _open_store(store_path)
+    _execute(ir, store, options, as_json=as_json, start=lambda backend, **kw: _start(ir, store, backend, value,
+                                                                                    options, **kw))
+
+
+def _start(ir: Any, store: Any, backend: Any, value: Any, options: Any, **kwargs: Any) -> Any:
+    from specc.runtime.run import Run
+
+    return Run.start(ir, store, backend, value, options=options, **kwargs)
 
 
 def _open_store(store_path: str | None) -> Any:
-    from specc.runtime.engine import EXIT_USAGE
     from specc.runtime.store import DEFAULT_STORE, RunStore, StoreError
 
     try:
@@ -301,30 +303,33 @@ def _open_store(store_path: str | None) -> Any:
         _fail(str(exc), EXIT_USAGE)
 
 
-def _execute(engine: Any, value: Any, *, as_json: bool, resumed: bool) -> None:
-    """Check the sandbox, run (or continue) the workflow, print the result and the last line."""
-    import dataclasses
+def _backend(options: Any) -> Any:
+    """The backend a run's attempts execute on: the local Docker engine."""
+    from specc.runtime.docker_backend import DockerBackend
+
+    return DockerBackend(egress_upstream=options.egress_upstream, trusted_networks=options.trusted_networks)
+
+
+def _execute(ir: Any, store: Any, options: Any, *, as_json: bool, start: Any) -> NoReturn:
+    """Check the backend, start (or continue) the run, run its workflow, print the result and the
+    last line."""
     import signal
 
-    from specc.runtime.engine import EXIT_SANDBOX, EXIT_USAGE
+    from specc.runtime.backend import BackendUnavailable
     from specc.runtime.progress import Human, JsonLines
-    from specc.runtime.sandbox import SandboxUnavailable
+    from specc.runtime.run import EXIT_SANDBOX
     from specc.runtime.store import StoreError
+    from specc.runtime.workflow import run_workflow
 
-    ir, store, sandbox = engine.ir, engine.store, engine.sandbox
     listener = JsonLines() if as_json else Human()
-    engine.listener = listener
+    prompt = None
     if not as_json and sys.stdin.isatty() and sys.stderr.isatty():
-        engine.prompt = _terminal_prompt(ir, engine.approval_timeout_s)
-    needs_egress = any(a.hosts for a in ir.actions.values())
+        prompt = _terminal_prompt(ir, options.approval_timeout_s)
+    backend = _backend(options)
     try:
-        for image_name in sorted({a.image for a in ir.actions.values()}):
-            sandbox.check(image_name)
-        sandbox.reap()
-        from specc.runtime.egress import reap_egress
-
-        reap_egress(sandbox.client)  # a killed run's proxies and networks, egress or not this time
-    except SandboxUnavailable as exc:
+        backend.check(a.image for a in ir.actions.values())
+        backend.reap()
+    except BackendUnavailable as exc:
         store.close()
         _fail(f"{exc}; nothing was run", EXIT_SANDBOX)
 
@@ -333,18 +338,11 @@ def _execute(engine: Any, value: Any, *, as_json: bool, resumed: bool) -> None:
 
     previous = signal.signal(signal.SIGTERM, interrupted)
     try:
-        if needs_egress:
-            from specc.runtime.egress import Egress
-
-            with Egress(engine.run_id, sandbox.client, **engine.egress_options,
-                        on_event=lambda e: engine._event("connection", dataclasses.asdict(e))) as egress:
-                engine.egress = egress
-                outcome = engine.run(value, resumed=resumed)
-        else:
-            outcome = engine.run(value, resumed=resumed)
+        with backend:
+            outcome = run_workflow(start(backend, listener=listener, prompt=prompt))
     except StoreError as exc:
         _fail(f"{exc}; the run stopped before its next action", EXIT_USAGE)
-    except SandboxUnavailable as exc:
+    except BackendUnavailable as exc:
         _fail(f"{exc}; the run stopped", EXIT_SANDBOX)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -421,19 +419,6 @@ def _last_line(outcome: Any) -> str:
     return f"run {run_id} failed{where}: {outcome.reason}; `specc show {run_id}` shows the trace"
 
 
-def _paused_run(store: Any, run_id: str) -> Any:
-    from specc.runtime.engine import EXIT_USAGE
-    from specc.runtime.store import StoreError
-
-    try:
-        record = store.find(run_id)
-    except StoreError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    if record is None:
-        _fail(f"no run `{run_id}` in `{store.path}` (`specc runs` lists them)", EXIT_USAGE)
-    return record
-
-
 @main.command()
 @click.argument("run_id")
 @click.option("--deny", is_flag=True, help="Refuse instead of approving.")
@@ -446,24 +431,17 @@ def approve(run_id: str, deny: bool, reason: str | None, store_path: str | None)
     the step and the exact arguments shown by `specc show RUN`; it applies to
     nothing else and only once. `specc resume RUN` then continues the run.
     """
-    from specc.runtime.engine import EXIT_USAGE, _user, expire_approval, pending_approval
+    from specc.runtime.decisions import DecisionRefused, decide_approval
+    from specc.runtime.store import StoreError
 
-    store = _open_store(store_path)
-    with store:
-        record = _paused_run(store, run_id)
-        if record.status != "awaiting-approval":
-            _fail(f"run {record.id} is {record.status}, not awaiting approval", EXIT_USAGE)
-        if expire_approval(store, record.id):
-            _fail(f"the approval of run {record.id} timed out and counts as denied; `specc resume {record.id}` "
-                  "continues with the denial", EXIT_USAGE)
-        pending = pending_approval(store, record.id)
-        if pending is None:
-            _fail(f"run {record.id} has no pending approval", EXIT_USAGE)
-        store.append(record.id, "approval_decided", {
-            "digest": pending["digest"], "index": pending.get("index"), "step": pending.get("step"),
-            "action": pending.get("action"), "approved": not deny, "by": _user(), "reason": reason, "via": "cli"})
+    with _open_store(store_path) as store:
+        try:
+            decision = decide_approval(store, run_id, approved=not deny, reason=reason)
+            record = store.find(run_id)
+        except (DecisionRefused, StoreError) as exc:
+            _fail(str(exc), EXIT_USAGE)
     verdict = "denied" if deny else "approved"
-    click.echo(f"{verdict} `{pending.get('action')}` for run {record.id}; `specc resume {record.id}` continues it")
+    click.echo(f"{verdict} `{decision.action}` for run {record.id}; `specc resume {record.id}` continues it")
 
 
 @main.command()
@@ -481,50 +459,21 @@ def resolve(run_id: str, decision: str | None, result: str | None, reason: str |
     A result supplied by a person must meet the action's return contract and
     is recorded as coming from a person. `specc resume RUN` then continues.
     """
-    from specc.runtime.engine import EXIT_USAGE, _user
-    from specc.runtime.ir_loader import IRRejected, load_ir
-    from specc.runtime.values import ValueRejected, parse_json, validate
+    from specc.runtime.decisions import DecisionRefused, resolve_escalation
+    from specc.runtime.store import StoreError
 
     if (decision is None) == (result is None):
         raise click.UsageError("give exactly one of --retry, --abort or --result JSON")
-    store = _open_store(store_path)
-    with store:
-        record = _paused_run(store, run_id)
-        if record.status != "escalated":
-            _fail(f"run {record.id} is {record.status}, not escalated", EXIT_USAGE)
-        finished = [e for e in store.events(record.id) if e.kind == "run_finished"]
-        index = finished[-1].data.get("index") if finished else None
-        if index is None:
-            if decision != "abort":
-                _fail(f"run {record.id} escalated outside a step (its budget); only --abort applies", EXIT_USAGE)
-            reason_text = "a person aborted the run" + (f": {reason}" if reason else "")
-            store.append(record.id, "escalation_resolved", {"index": None, "decision": "abort", "result": None,
-                                                            "by": _user(), "reason": reason, "source": "person"})
-            store.append(record.id, "run_finished", {"status": "failed", "exit_code": 1, "reason": reason_text})
-            store.set_status(record.id, "failed", reason=reason_text)
-            click.echo(f"run {record.id} aborted")
-            return
-        value = None
-        if result is not None:
-            try:
-                ir = load_ir(record.ir.encode(), record.id)
-            except IRRejected as exc:
-                _fail(str(exc), EXIT_USAGE)
-            step = (ir.workflow or [])[int(index)] if index is not None else None
-            if step is None or step.action is None:
-                _fail("this escalation is on a `require`, which has no result; use --retry to go on or --abort",
-                      EXIT_USAGE)
-            try:
-                value = parse_json(result, "the result")
-                schema = ir.actions[step.action].output_schema
-                if schema is not None:
-                    validate(value, schema, "result")
-            except ValueRejected as exc:
-                _fail(f"refused: {exc}; the action's contract is unchanged by who supplies the result", EXIT_USAGE)
-        store.append(record.id, "escalation_resolved", {
-            "index": index, "decision": "result" if result is not None else decision, "result": value,
-            "by": _user(), "reason": reason, "source": "person"})
-    click.echo(f"recorded for run {record.id}; `specc resume {record.id}` continues it")
+    with _open_store(store_path) as store:
+        try:
+            record = resolve_escalation(store, run_id, decision=decision, result=result, reason=reason)
+            status = (store.find(record.id) or record).status
+        except (DecisionRefused, StoreError) as exc:
+            _fail(str(exc), EXIT_USAGE)
+    if status == "failed":
+        click.echo(f"run {record.id} aborted")
+    else:
+        click.echo(f"recorded for run {record.id}; `specc resume {record.id}` continues it")
 
 
 @main.command()
@@ -538,48 +487,17 @@ def resume(run_id: str, store_path: str | None, as_json: bool) -> None:
     recorded runs again only if its action is idempotent; otherwise the run
     escalates to a person. Budgets carry over; time paused is not counted.
     """
-    from specc.runtime.engine import EXIT_USAGE, Engine, expire_approval, load_state
-    from specc.runtime.ir_loader import IRRejected, load_ir
-    from specc.runtime.sandbox import Sandbox
+    from specc.runtime.run import Run, RunRefused, claim
+    from specc.runtime.store import StoreError
 
     store = _open_store(store_path)
-    record = _paused_run(store, run_id)
-    if record.status in ("succeeded", "failed"):
-        store.close()
-        _fail(f"run {record.id} already {record.status}; nothing to resume", EXIT_USAGE)
-    from specc.runtime.owner import owner_gone
-
-    if record.status == "running" and not owner_gone(record.owner):
-        store.close()
-        _fail(f"run {record.id} is still running (process {record.owner})", EXIT_USAGE)
     try:
-        ir = load_ir(record.ir.encode(), record.id)
-    except IRRejected as exc:
+        record, ir, state = claim(store, run_id)
+    except (RunRefused, StoreError) as exc:
         store.close()
         _fail(str(exc), EXIT_USAGE)
-    if record.status == "awaiting-approval":
-        expire_approval(store, record.id)
-    if record.status == "escalated":
-        events = store.events(record.id)
-        last_pause = max(e.seq for e in events if e.kind == "run_finished")
-        if not any(e.kind == "escalation_resolved" and e.seq > last_pause for e in events):
-            store.close()
-            _fail(f"run {record.id} waits for a person: decide with `specc resolve {record.id} --retry | --abort | "
-                  "--result JSON` first", EXIT_USAGE)
-    from specc.runtime.owner import current_owner
-
-    if record.status == "running":  # crashed: claim it only while its dead owner is still recorded
-        claimed = store.claim_crashed(record.id, record.owner, current_owner())
-    else:
-        claimed = store.claim(record.id, record.status, current_owner())
-    if not claimed:
-        store.close()
-        _fail(f"run {record.id} was taken up by another process just now; nothing was run", EXIT_USAGE)
-    state = load_state(store, record.id)
-    engine = Engine(ir, store, Sandbox(), run_id=record.id, state=state)
-    engine.approval_timeout_s = state.approval_timeout_s
-    engine.egress_options = state.egress_options
-    _execute(engine, record.input, as_json=as_json, resumed=True)
+    _execute(ir, store, state.options, as_json=as_json,
+             start=lambda backend, **kw: Run.resume(ir, store, backend, record, state, **kw))
 
 
 @main.command()
@@ -647,7 +565,7 @@ def show(run_id: str, store_path: str | None, as_json: bool, verify: bool) -> No
             click.echo(f"reason: {record.reason}")
         for e in events:
             at = _time.strftime("%H:%M:%S", _time.localtime(e.at))
-            click.echo(f"{e.seq:>4} {at} {e.kind:<16} {_summarise(e.kind, e.data)}")
+            click.echo(f"{e.seq:>4} {at} {e.kind:<16} {_summarise(e)}")
         if verify:
             click.echo("log verified: the hash chain is intact" if not problems else "log TAMPERED:\n  "
                        + "\n  ".join(problems))
@@ -655,19 +573,22 @@ def show(run_id: str, store_path: str | None, as_json: bool, verify: bool) -> No
         sys.exit(EXIT_ERRORS)
 
 
-def _summarise(kind: str, data: dict[str, Any]) -> str:
-    if kind == "attempt_outcome":
-        return (f"{data.get('step')}: {data.get('action')} attempt {data.get('attempt')} -> {data.get('kind')} "
-                f"({data.get('duration_s')}s, exit {data.get('exit_code')}) {data.get('detail', '')}")
-    if kind == "attempt_intent":
-        arguments = json.dumps(data.get("arguments"), ensure_ascii=False)
-        return f"{data.get('step')}: {data.get('action')} attempt {data.get('attempt')} args {arguments}"
-    if kind == "handler":
-        return f"on {data.get('kind')}: {data.get('strategy')} {data.get('reason') or ''}".rstrip()
-    if kind == "connection":
-        verdict = "allowed" if data.get("allowed") else "refused"
-        return f"{data.get('action')} -> {data.get('host')}:{data.get('port')} {verdict} {data.get('reason', '')}"
-    return json.dumps(data, ensure_ascii=False)[:300]
+def _summarise(stored: Any) -> str:
+    from specc.runtime import events as ev
+
+    event = stored.event
+    if isinstance(event, ev.AttemptOutcome):
+        return (f"{event.step}: {event.action} attempt {event.attempt} -> {event.kind} "
+                f"({event.duration_s}s, exit {event.exit_code}) {event.detail}")
+    if isinstance(event, ev.AttemptIntent):
+        arguments = json.dumps(event.arguments, ensure_ascii=False)
+        return f"{event.step}: {event.action} attempt {event.attempt} args {arguments}"
+    if isinstance(event, ev.Handler):
+        return f"on {event.kind}: {event.strategy} {event.reason or ''}".rstrip()
+    if isinstance(event, ev.Connection):
+        verdict = "allowed" if event.allowed else "refused"
+        return f"{event.action} -> {event.host}:{event.port} {verdict} {event.reason}"
+    return json.dumps(stored.data, ensure_ascii=False)[:300]
 
 
 @main.group()

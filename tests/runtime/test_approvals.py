@@ -192,7 +192,7 @@ def _copy_decision(store: Path, source_run: str, target_run: str) -> None:
     with RunStore(str(store)) as runs:
         decided = [e for e in runs.events(source_run) if e.kind == "approval_decided"]
         assert len(decided) == 1
-        runs.append(target_run, "approval_decided", dict(decided[0].data))
+        runs.append(target_run, decided[0].event)
 
 
 def test_an_approval_never_applies_to_edited_arguments(tmp_path: Path) -> None:
@@ -263,7 +263,7 @@ def test_an_approval_is_used_once_the_same_call_twice_needs_two(tmp_path: Path) 
     # replaying the first (already used) decision does not approve the second call either
     with RunStore(str(store)) as runs:
         used = [e for e in runs.events(run_id) if e.kind == "approval_decided"][0]
-        runs.append(run_id, "approval_decided", dict(used.data))
+        runs.append(run_id, used.event)
     still = _cli("resume", run_id, "--store", str(store))
     assert still.returncode == 3, still.stderr
     assert len(_ledger(tmp_path)) == 1

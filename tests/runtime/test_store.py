@@ -1,7 +1,7 @@
 """The run store's integrity and durability, without Docker.
 
-Runs are made by the real engine through `specc run` in-process (click's CliRunner) with a stand-in
-sandbox that answers each attempt as a tool would; the log is then tampered with through SQLite the
+Runs are made by the real runtime through `specc run` in-process (click's CliRunner) with a stand-in
+backend that answers each attempt as a tool would; the log is then tampered with through SQLite the
 way someone with write access to the file could, and `specc show --verify` must say what happened.
 """
 
@@ -18,7 +18,8 @@ from click.testing import CliRunner, Result
 from helpers import agent_text, write_agent
 
 from specc.cli import main
-from specc.runtime.sandbox import AttemptRequest, AttemptResult
+from specc.runtime import events
+from specc.runtime.backend import AttemptRequest, AttemptResult
 from specc.runtime.store import RunStore
 
 COUNT = "type Count {\n n: int\n}"
@@ -39,15 +40,15 @@ WORKFLOW = "a = first()\nb = second(c: a)\nreturn b"
 
 
 class FakeSandbox:
-    """Stands in for `Sandbox`: no engine; each attempt is answered by `answer(request)`."""
+    """Stands in for the Docker backend: no engine; each attempt is answered by `answer(request)`."""
 
     answer: Callable[[AttemptRequest], AttemptResult]
     calls: list[AttemptRequest] = []
 
-    def __init__(self, client: object | None = None) -> None:
-        self.client = None
+    def __init__(self, client: object | None = None, **options: Any) -> None:
+        pass
 
-    def check(self, image: str = "") -> None:
+    def check(self, images: Any) -> None:
         pass
 
     def reap(self) -> int:
@@ -56,6 +57,15 @@ class FakeSandbox:
     def run(self, request: AttemptRequest) -> AttemptResult:
         FakeSandbox.calls.append(request)
         return FakeSandbox.answer(request)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> FakeSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 def _ok(value: Any) -> AttemptResult:
@@ -77,7 +87,7 @@ def _answers(second: Callable[[], AttemptResult]) -> Callable[[AttemptRequest], 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeSandbox]]:
-    monkeypatch.setattr("specc.runtime.sandbox.Sandbox", FakeSandbox)
+    monkeypatch.setattr("specc.runtime.docker_backend.DockerBackend", FakeSandbox)
     FakeSandbox.calls = []
     FakeSandbox.answer = _answers(lambda: _ok({"n": 2}))
     yield FakeSandbox
@@ -287,10 +297,11 @@ def test_the_store_uses_wal_and_full_sync(tmp_path: Path) -> None:
 def test_events_chain_and_read_back_in_order(tmp_path: Path) -> None:
     with RunStore(str(tmp_path / "runs.db")) as store:
         store.create_run("r1", "t", "s" * 64, "i" * 64, {}, "{}", "host:1")
-        written = [store.append("r1", "step", {"i": i}) for i in range(5)]
+        written = [store.append("r1", events.ResolutionUsed(index=i)) for i in range(5)]
         read = store.events("r1")
         assert [e.seq for e in read] == [1, 2, 3, 4, 5]
-        assert [e.data for e in read] == [{"i": i} for i in range(5)]
+        assert [e.data for e in read] == [{"index": i} for i in range(5)]
+        assert [e.event for e in read] == [events.ResolutionUsed(index=i) for i in range(5)]
         assert read[0].prev == "0" * 64
         assert all(b.prev == a.hash for a, b in zip(read, read[1:], strict=False))
         assert [e.hash for e in read] == [e.hash for e in written]
@@ -300,17 +311,17 @@ def test_events_chain_and_read_back_in_order(tmp_path: Path) -> None:
 def test_wall_time_of_every_crashed_stretch_is_counted(tmp_path: Path, monkeypatch: Any) -> None:
     """Two crashes in a row: the time of both stretches counts against `wall` on the next resume."""
     import specc.runtime.store as store_module
-    from specc.runtime.engine import load_state
+    from specc.runtime.run import load_state
     from specc.runtime.store import RunStore
 
     clock = iter([100.0, 100.0, 101.0, 200.0, 200.2, 300.0])
     monkeypatch.setattr(store_module.time, "time", lambda: next(clock))
     with RunStore(str(tmp_path / "runs.db")) as store:
         store.create_run("r1", "a", "h", "h", {}, "{}")
-        store.append("r1", "run_started", {})
-        store.append("r1", "attempt_intent", {"index": 0, "action": "x"})  # crash after 1.0 s
-        store.append("r1", "run_resumed", {})
-        store.append("r1", "attempt_intent", {"index": 0, "action": "x"})  # crash after 0.2 s
+        store.append("r1", events.RunStarted())
+        store.append("r1", events.AttemptIntent(index=0, action="x"))  # crash after 1.0 s
+        store.append("r1", events.RunResumed())
+        store.append("r1", events.AttemptIntent(index=0, action="x"))  # crash after 0.2 s
         state = load_state(store, "r1")
     assert abs(state.wall_used_s - 1.2) < 1e-6
     assert state.used_steps == 2

@@ -1,0 +1,258 @@
+"""The run's data model: one typed event per thing that happens in a run.
+
+Every writer builds one of these models and every reader (resume, `show`, `verify`, `approve`,
+`resolve`, approval expiry, the live progress) reads the same models back; the JSON of an event is
+its model's fields, which is what `specc show --json` prints and docs/events.md documents.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class RunEvent(BaseModel):
+    """The base of every event model; `KIND` is the event's name in the store."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    KIND: ClassVar[str] = ""
+
+    def data(self) -> dict[str, Any]:
+        """The event's JSON object, as the store keeps it."""
+        return self.model_dump(mode="json")
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+class RunStarted(RunEvent):
+    """A fresh run began with this (redacted) input and these options."""
+
+    KIND: ClassVar[str] = "run_started"
+    agent: str = ""
+    spec_hash: str = ""
+    input: Any = None
+    approval_timeout_s: float | None = None
+    egress_options: dict[str, Any] = {}
+
+
+class RunResumed(RunEvent):
+    """`specc resume` took the run up again."""
+
+    KIND: ClassVar[str] = "run_resumed"
+    finished_steps: list[int] = []
+    used_steps: int = 0
+    wall_used_s: float = 0.0
+
+
+class RunFinished(RunEvent):
+    """The run ended or paused; `index` is the step it stopped at (None outside a step)."""
+
+    KIND: ClassVar[str] = "run_finished"
+    status: str
+    exit_code: int
+    reason: str | None = None
+    step: str | None = None
+    index: int | None = None
+    result: Any = None
+    used_steps: int = 0
+    wall_used_s: float = 0.0
+
+
+# -- steps and attempts --------------------------------------------------------------------------
+
+
+class StepStarted(RunEvent):
+    KIND: ClassVar[str] = "step_started"
+    index: int
+    step: str
+    action: str
+    arguments: Any = None
+
+
+class StepFinished(RunEvent):
+    """A step's result is final; `source` is "person" when `specc resolve --result` supplied it."""
+
+    KIND: ClassVar[str] = "step_finished"
+    index: int
+    step: str = ""
+    action: str = ""
+    result: Any = None
+    source: Literal["action", "person"] = "action"
+
+
+class StepReused(RunEvent):
+    """A resumed run took a finished step's recorded result instead of running it again."""
+
+    KIND: ClassVar[str] = "step_reused"
+    index: int
+    step: str
+    action: str
+
+
+class AttemptIntent(RunEvent):
+    """Written before the attempt's container starts: a crash after it leaves the attempt dangling."""
+
+    KIND: ClassVar[str] = "attempt_intent"
+    index: int | None = None
+    step: str = ""
+    action: str = ""
+    attempt: int = 0
+    arguments: Any = None
+    image: str = ""
+    timeout_s: float = 0.0
+
+
+class AttemptOutcome(RunEvent):
+    """How an attempt ended: `kind` is "ok" or a failure kind."""
+
+    KIND: ClassVar[str] = "attempt_outcome"
+    index: int | None = None
+    step: str
+    action: str
+    attempt: int
+    kind: str
+    detail: str
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    sandbox: dict[str, Any] = {}
+
+
+class Connection(RunEvent):
+    """One connection attempt through an action's egress proxy and its decision."""
+
+    KIND: ClassVar[str] = "connection"
+    action: str
+    host: str
+    port: int
+    allowed: bool
+    reason: str
+    address: str | None = None
+    method: str = ""
+
+
+# -- handlers and guards -------------------------------------------------------------------------
+
+
+class Handler(RunEvent):
+    """A handler decided what a failure leads to: a retry (with its backoff) or the final strategy."""
+
+    KIND: ClassVar[str] = "handler"
+    step: str | None = None
+    index: int | None = None
+    action: str | None = None
+    kind: str
+    detail: str | None = None
+    strategy: str
+    reason: str | None = None
+    target: str | None = None
+    retry: int | None = None
+    backoff_s: float | None = None
+
+
+class RequireFailed(RunEvent):
+    KIND: ClassVar[str] = "require_failed"
+    what: str
+    strategy: str
+    reason: str
+
+
+class RequireWaived(RunEvent):
+    """A person let the run go on past an escalated `require`."""
+
+    KIND: ClassVar[str] = "require_waived"
+    index: int
+    line: int | None = None
+
+
+# -- people --------------------------------------------------------------------------------------
+
+
+class ApprovalPending(RunEvent):
+    """The run paused for a person's approval of these exact arguments."""
+
+    KIND: ClassVar[str] = "approval_pending"
+    digest: str
+    index: int | None = None
+    step: str | None = None
+    action: str | None = None
+    arguments: Any = None
+    effect: str | None = None
+    risk: str | None = None
+    timeout_s: float | None = None
+
+
+class ApprovalDecided(RunEvent):
+    """A decision on an approval: by a person on the terminal or `specc approve`, or by the timeout."""
+
+    KIND: ClassVar[str] = "approval_decided"
+    digest: str
+    index: int | None = None
+    step: str | None = None
+    action: str | None = None
+    approved: bool
+    by: str
+    reason: str | None = None
+    via: Literal["terminal", "cli", "timeout"]
+
+
+class ApprovalUsed(RunEvent):
+    """A decision was spent on the call it was bound to; it applies to nothing else."""
+
+    KIND: ClassVar[str] = "approval_used"
+    digest: str
+    index: int | None = None
+    step: str | None = None
+    approved: bool
+    by: str
+
+
+class EscalationResolved(RunEvent):
+    """`specc resolve`: a person's decision on an escalated run."""
+
+    KIND: ClassVar[str] = "escalation_resolved"
+    index: int | None = None
+    decision: Literal["retry", "abort", "result"]
+    result: Any = None
+    by: str
+    reason: str | None = None
+    source: Literal["person"] = "person"
+
+
+class ResolutionUsed(RunEvent):
+    """A resumed run applied the person's decision at this step."""
+
+    KIND: ClassVar[str] = "resolution_used"
+    index: int
+
+
+class Unreadable(RunEvent):
+    """An event whose stored data no model admits (an older or damaged log); shown, never trusted."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    KIND: ClassVar[str] = "unreadable"
+
+
+#: Every event kind and its model.
+EVENT_TYPES: dict[str, type[RunEvent]] = {
+    model.KIND: model
+    for model in (
+        RunStarted, RunResumed, RunFinished, StepStarted, StepFinished, StepReused, AttemptIntent,
+        AttemptOutcome, Connection, Handler, RequireFailed, RequireWaived, ApprovalPending,
+        ApprovalDecided, ApprovalUsed, EscalationResolved, ResolutionUsed,
+    )
+}
+
+
+def parse(kind: str, data: dict[str, Any]) -> RunEvent:
+    """The model of a stored event; `Unreadable` when its kind or data is unknown."""
+    model = EVENT_TYPES.get(kind)
+    if model is not None:
+        try:
+            return model.model_validate(data)
+        except ValidationError:
+            pass
+    return Unreadable.model_validate(data)
