@@ -57,3 +57,17 @@ def test_explain_unknown_code_is_a_usage_error(key: str) -> None:
     result = CliRunner().invoke(main, ["explain", key])
     assert result.exit_code == 2
     assert "is not a diagnostic code" in result.output
+
+
+def test_every_event_kind_and_field_is_documented() -> None:
+    """docs/events.md has a section for every event model, listing each of its fields."""
+    import re
+
+    from specc.runtime.events import EVENT_TYPES
+
+    text = (DOCS.parent / "events.md").read_text(encoding="utf-8")
+    sections = dict(re.findall(r"^## (\w+)\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S))
+    for kind, model in EVENT_TYPES.items():
+        assert kind in sections, f"docs/events.md has no section `## {kind}`"
+        documented = set(re.findall(r"^\| `(\w+)` \|", sections[kind], flags=re.M))
+        assert documented == set(model.model_fields), (kind, documented ^ set(model.model_fields))
