@@ -55,12 +55,14 @@ class ImageBuildError(Exception):
 
 def image_exists(tag: str = BASE_IMAGE) -> bool:
     """Return whether the local engine has an image called `tag` (False if no engine answers)."""
-    import docker
     from docker.errors import DockerException, ImageNotFound
 
+    from .backend import BackendUnavailable
+    from .dockerio import connect_engine
+
     try:
-        client = docker.from_env()
-    except DockerException:
+        client = connect_engine()
+    except BackendUnavailable:
         return False
     try:
         client.images.get(tag)
@@ -102,14 +104,18 @@ def build_base_image(tag: str = BASE_IMAGE, *, echo: Callable[[str], None] = pri
 
 
 def _engine_client() -> Any:  # docker.DockerClient; the SDK ships no type hints
-    import docker
     from docker.errors import DockerException
 
+    from .backend import BackendUnavailable
+    from .dockerio import connect_engine, no_engine_message
+
     try:
-        client = docker.from_env()
+        client = connect_engine()
         client.ping()
+    except BackendUnavailable as err:
+        raise ImageBuildError(str(err)) from err
     except DockerException as err:
-        raise ImageBuildError(f"no Docker engine answers ({err}); start one with `scripts/ensure-docker`") from err
+        raise ImageBuildError(no_engine_message(err)) from err
     return client
 
 
