@@ -18,8 +18,10 @@ and prints the median and p90 of each, and the ratio of step to bare (target: at
 context it also times the command through the Docker SDK with nothing else (`containers.run(...,
 remove=True)`): the bare CLI pays for starting the `docker` client process, the runtime does not.
 
-Usage: `python bench/run_overhead.py [--runs 4] [--steps 10] [--store PATH] [--profile]`.
+Usage: `python bench/run_overhead.py [--runs 4] [--steps 10] [--store PATH] [--profile] [--baseline PYTHON]`.
 `--profile` also runs the workflow once in-process under cProfile and prints where the time goes.
+`--baseline PYTHON` names an interpreter with another specc installed (an earlier commit, say):
+its `specc run` is timed interleaved with this one's, run for run, and the step medians compared.
 """
 
 from __future__ import annotations
@@ -76,9 +78,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank - 1]
 
 
-def run_spec(spec: Path, store: Path) -> tuple[list[dict[str, object]], float]:
+def run_spec(spec: Path, store: Path, python: str = sys.executable) -> tuple[list[dict[str, object]], float]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "specc.cli", "run", str(spec), "--store", str(store), "--json"],
+    done = subprocess.run([python, "-m", "specc.cli", "run", str(spec), "--store", str(store), "--json"],
                           capture_output=True, text=True, cwd=spec.parent)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
@@ -178,6 +180,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="actions per run (default 10)")
     parser.add_argument("--store", help="the run store (default: a temporary one)")
     parser.add_argument("--profile", action="store_true", help="also profile one run in-process")
+    parser.add_argument("--baseline", metavar="PYTHON", help="an interpreter with another specc to compare with")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="specc-overhead-") as tmp:
@@ -186,14 +189,19 @@ def main() -> None:
         store = Path(args.store or os.path.join(tmp, "runs.db"))
         # warm-up: image layers, the grammar cache, the engine's first container
         run_spec(spec, store)
+        baseline_store = Path(tmp) / "baseline.db"
+        if args.baseline:
+            run_spec(spec, baseline_store, args.baseline)
         bare_docker_run()
 
         import docker  # type: ignore[import-untyped]
 
         client = docker.from_env()
         bare_sdk_run(client)
-        sandbox, step, per_run, per_process, bare, sdk = [], [], [], [], [], []
+        sandbox, step, per_run, per_process, bare, sdk, baseline = [], [], [], [], [], [], []
         for _ in range(args.runs):
+            if args.baseline:
+                baseline += spans(run_spec(spec, baseline_store, args.baseline)[0], "step_started", "step_finished")
             events, elapsed = run_spec(spec, store)
             sandbox += spans(events, "attempt_intent", "attempt_outcome")
             step += spans(events, "step_started", "step_finished")
@@ -226,6 +234,10 @@ def main() -> None:
           f"(target <= {TARGET_RATIO}: {verdict})")
     print(f"context, step vs bare SDK run: median {statistics.median(step) / statistics.median(sdk):.2f}, "
           f"p90 {percentile(step, 90) / percentile(sdk, 90):.2f}")
+    if baseline:
+        print(row("baseline step", baseline, bare_median))
+        print(f"step vs the baseline's step: median {statistics.median(step) / statistics.median(baseline):.3f}, "
+              f"p90 {percentile(step, 90) / percentile(baseline, 90):.3f}")
 
 
 if __name__ == "__main__":
