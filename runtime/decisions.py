@@ -89,9 +89,14 @@ def resolve_escalation(store: RunStore, run_id: str, *, decision: str | None, re
     record = paused_run(store, run_id)
     if record.status != "escalated":
         raise DecisionRefused(f"run {record.id} is {record.status}, not escalated")
-    finished = [e.event for e in store.events(record.id) if isinstance(e.event, ev.RunFinished)]
+    stored = store.events(record.id)
+    finished = [e.event for e in stored if isinstance(e.event, ev.RunFinished)]
     index = finished[-1].index if finished and isinstance(finished[-1], ev.RunFinished) else None
     if index is None:
+        if decision == "retry" and any(isinstance(e.event, ev.PlannerTurn | ev.PlannerRequestFailed) for e in stored):
+            # the planner's own request escalated: resuming asks the model again
+            store.append(record.id, ev.EscalationResolved(index=None, decision="retry", by=user(), reason=reason))
+            return record
         if decision != "abort":
             raise DecisionRefused(f"run {record.id} escalated outside a step (its budget); only --abort applies")
         reason_text = "a person aborted the run" + (f": {reason}" if reason else "")
@@ -105,14 +110,13 @@ def resolve_escalation(store: RunStore, run_id: str, *, decision: str | None, re
             ir = load_ir(record.ir.encode(), record.id)
         except IRRejected as exc:
             raise DecisionRefused(str(exc)) from None
-        workflow = ir.workflow or []
-        step = workflow[index] if 0 <= index < len(workflow) else None
-        if step is None or step.action is None:
+        action = _action_at(ir, stored, index)
+        if action is None:
             raise DecisionRefused("this escalation is on a `require`, which has no result; use --retry to go on "
                                   "or --abort")
         try:
             value = parse_json(result, "the result")
-            schema = ir.actions[step.action].output_schema
+            schema = ir.actions[action].output_schema
             if schema is not None:
                 validate(value, schema, "result")
         except ValueRejected as exc:
@@ -122,3 +126,12 @@ def resolve_escalation(store: RunStore, run_id: str, *, decision: str | None, re
         index=index, decision="result" if result is not None else decision,  # type: ignore[arg-type]
         result=value, by=user(), reason=reason))
     return record
+
+
+def _action_at(ir: Any, stored: list[Any], index: int) -> str | None:
+    """The action called at step `index`: the workflow's, or the one a planner's call started."""
+    if ir.workflow is not None:
+        step = ir.workflow[index] if 0 <= index < len(ir.workflow) else None
+        return step.action if step is not None else None
+    started = [e.event.action for e in stored if isinstance(e.event, ev.StepStarted) and e.event.index == index]
+    return started[-1] if started else None

@@ -229,6 +229,44 @@ class ResolutionUsed(RunEvent):
     index: int
 
 
+# -- the planner ---------------------------------------------------------------------------------
+
+
+class PlannerTurn(RunEvent):
+    """A model response, recorded whole before any call it proposes runs: a resumed run never asks
+    the model again for a recorded turn."""
+
+    KIND: ClassVar[str] = "planner_turn"
+    turn: int
+    response: dict[str, Any]
+    usage: dict[str, Any] | None = None
+    duration_s: float = 0.0
+
+
+class PlannerAnswer(RunEvent):
+    """What the model was told about one call it proposed: the result, why it was rejected, or
+    that `finish` ended the run."""
+
+    KIND: ClassVar[str] = "planner_answer"
+    turn: int
+    call: int
+    tool_call_id: str
+    name: str
+    outcome: Literal["ok", "rejected", "finished"]
+    content: str
+
+
+class PlannerRequestFailed(RunEvent):
+    """A request to the model failed; the planner's handler for `kind` decides what follows."""
+
+    KIND: ClassVar[str] = "planner_request_failed"
+    turn: int
+    kind: str
+    detail: str
+    status: int | None = None
+    duration_s: float = 0.0
+
+
 class Unreadable(RunEvent):
     """An event whose stored data no model admits (an older or damaged log); shown, never trusted."""
 
@@ -242,7 +280,8 @@ EVENT_TYPES: dict[str, type[RunEvent]] = {
     for model in (
         RunStarted, RunResumed, RunFinished, StepStarted, StepFinished, StepReused, AttemptIntent,
         AttemptOutcome, Connection, Handler, RequireFailed, RequireWaived, ApprovalPending,
-        ApprovalDecided, ApprovalUsed, EscalationResolved, ResolutionUsed,
+        ApprovalDecided, ApprovalUsed, EscalationResolved, ResolutionUsed, PlannerTurn, PlannerAnswer,
+        PlannerRequestFailed,
     )
 }
 

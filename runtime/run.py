@@ -194,6 +194,8 @@ def load_state(store: RunStore, run_id: str) -> ResumeState:
         elif isinstance(event, ev.EscalationResolved) and event.index is not None:
             decision = event.decision
             state.resolutions[event.index] = ("result", event.result) if decision == "result" else decision
+        elif isinstance(event, ev.PlannerAnswer) and event.outcome == "rejected":
+            state.used_steps += 1  # a rejected proposal counts as a step
         elif isinstance(event, ev.RunFinished):
             state.wall_used_s = event.wall_used_s
             segment_start = None
@@ -236,9 +238,12 @@ def preflight(ir: IR, raw_input: str | bytes, env: Mapping[str, str]) -> Any:
                   if isinstance(p, dict) and p.get("x-specc-under")}
         if wanted <= set(mounts):
             resolve_paths(value, ir.input_schema, mounts, "input")
-    if ir.workflow is None:
-        raise ValueRejected("this agent has a planner, which `specc run` does not support yet; "
-                            "only agents with a `workflow` run")
+    if ir.workflow is None and ir.planner is None:
+        raise ValueRejected("this agent has neither a `workflow` nor a `planner`, so there is nothing to run")
+    if ir.planner is not None:
+        for name in (ir.planner.endpoint_env, ir.planner.api_key_env):
+            if name is not None and not env.get(name):
+                raise ValueRejected(f"the planner needs env var `{name}`, which is not set")
     for action in reachable_actions(ir):
         for host in action.hosts:
             try:
@@ -262,8 +267,11 @@ def preflight(ir: IR, raw_input: str | bytes, env: Mapping[str, str]) -> Any:
 
 
 def reachable_actions(ir: IR) -> list[ActionIR]:
-    """The actions a run of the workflow can call: its steps' and every fallback they lead to."""
+    """The actions a run can call: the workflow's steps' (or the planner's tools) and every fallback
+    they lead to."""
     names = [step.action for step in ir.workflow or [] if step.action]
+    if ir.planner is not None:
+        names.extend(ir.planner.tools)
     for name in list(names):
         for handler in ir.actions[name].handlers.values():
             names.extend(s.target for s in chain(handler.strategy) if s.target)
@@ -335,8 +343,11 @@ class Run:
         self.prompt = prompt
         self.sleep = sleep
         self.input: Any = None
-        self._secrets = sorted({self.host_env[e.name] for a in ir.actions.values() for e in a.env
-                                if e.secret and self.host_env.get(e.name)}, key=len, reverse=True)
+        secret_vars = {e.name for a in ir.actions.values() for e in a.env if e.secret}
+        if ir.planner is not None and ir.planner.api_key_env is not None:
+            secret_vars.add(ir.planner.api_key_env)
+        self._secrets = sorted({self.host_env[name] for name in secret_vars if self.host_env.get(name)}, key=len,
+                               reverse=True)
         self.budget = _Budget(ir.limits["steps"], ir.limits["wall_ms"] / 1000 - self.state.wall_used_s,
                               used_steps=self.state.used_steps)
 
@@ -420,6 +431,36 @@ class Run:
         except EvalError as exc:
             return Failed(str(exc))
         return self._guard(strategy, f"the `require` at line {line} failed")
+
+    def check_arguments(self, action_name: str, arguments: Any) -> str | None:
+        """Why these arguments cannot be given to the action (its contract, its paths), or None;
+        the same rules `call` applies, for a caller that answers a proposal instead of failing."""
+        action = self.ir.actions.get(action_name)
+        if action is None:
+            return f"there is no action `{action_name}`"
+        try:
+            validate(arguments, action.input_schema, action.name)
+            resolve_paths(arguments, action.input_schema, {m.name: (m.source, m.target) for m in action.mounts},
+                          action.name)
+        except ValueRejected as exc:
+            return str(exc)
+        return None
+
+    def spend_step(self, at: Position) -> Failed | Paused | None:
+        """Count one step that is not an attempt (a rejected proposal); the budget's outcome when
+        none is left."""
+        if self.budget.used_steps >= self.budget.steps:
+            return self.budget_spent(at, f"the run used all {self.budget.steps} steps of its `limits`")
+        self.budget.used_steps += 1
+        return None
+
+    def record(self, event: ev.RunEvent) -> None:
+        """Record an event of this run (redacted, durable before this returns)."""
+        self._record(event)
+
+    def redact(self, value: Any) -> Any:
+        """`value` with every secret of the run replaced by `[redacted]`."""
+        return self._redact(value)
 
     def finish(self, status: str, exit_code: int, *, result: Any = None, reason: str | None = None,
                at: Position | None = None) -> Outcome:
@@ -540,10 +581,10 @@ class Run:
         the budget."""
         budget = self.budget
         if budget.used_steps >= budget.steps:
-            return self._budget(at, f"the run used all {budget.steps} steps of its `limits`")
+            return self.budget_spent(at, f"the run used all {budget.steps} steps of its `limits`")
         remaining = budget.remaining_s()
         if remaining <= 0:
-            return self._budget(at, "the run ran out of its `wall` time")
+            return self.budget_spent(at, "the run ran out of its `wall` time")
         mounts = {m.name: (m.source, m.target) for m in action.mounts}
         try:
             tool_args = resolve_paths(values, action.input_schema, mounts, action.name)
@@ -585,34 +626,45 @@ class Run:
             stdout=_clip(self._redact_bytes(result.stdout)), stderr=_clip(self._redact_bytes(result.stderr)),
             sandbox=result.settings))
         if kind == "budget":
-            return self._budget(at, detail)
+            return self.budget_spent(at, detail)
         if kind == "ok":
             return Done(value)
         return _Failure(kind, detail)
 
-    def _budget(self, at: Position, reason: str) -> Failed | Paused:
+    def budget_spent(self, at: Position | None, reason: str) -> Failed | Paused:
+        """The run's limits are exhausted: what the agent's `budget` handler says."""
         strategy = self.ir.budget_handler.strategy
-        self._record(ev.Handler(step=at.label, kind="budget", strategy=strategy.kind, reason=reason))
+        self._record(ev.Handler(step=at.label if at else None, kind="budget", strategy=strategy.kind, reason=reason))
         if strategy.kind == "escalate":
             return Paused("escalated", strategy.reason or reason)
         return Failed(strategy.reason or reason, kind="budget")
 
     def _retry(self, at: Position, action: ActionIR, failure: _Failure, counters: dict[str, int]) -> bool:
-        """True when the handler for this kind grants another attempt now (after its backoff)."""
-        used = counters.get(failure.kind, 0)
+        return self.retry(action.handlers[failure.kind].strategy, failure.kind, failure.detail, counters,
+                          step=at.label, action=action.name)
+
+    def retry(self, strategy: StrategyIR, kind: str, detail: str, counters: dict[str, int], *, step: str | None,
+              action: str | None, wait_s: float | None = None) -> bool:
+        """True when the handler's `strategy` for `kind` grants another try now, after its backoff
+        (or after `wait_s`, a server's Retry-After, kept within the backoff's bounds); `counters`
+        holds the tries used per kind."""
+        used = counters.get(kind, 0)
         granted = 0
-        for strategy in chain(action.handlers[failure.kind].strategy):
-            if strategy.kind != "retry":
+        for step_strategy in chain(strategy):
+            if step_strategy.kind != "retry":
                 return False
-            if used < granted + strategy.count:
-                delay = _backoff(strategy, used - granted)
-                counters[failure.kind] = used + 1
-                self._record(ev.Handler(step=at.label, action=action.name, kind=failure.kind, detail=failure.detail,
-                                        strategy="retry", retry=used + 1, backoff_s=round(delay, 3)))
+            if used < granted + step_strategy.count:
+                delay = _backoff(step_strategy, used - granted)
+                if wait_s is not None:
+                    low, high = step_strategy.backoff_min_ms / 1000, step_strategy.backoff_max_ms / 1000
+                    delay = min(max(wait_s, low), high)
+                counters[kind] = used + 1
+                self._record(ev.Handler(step=step, action=action, kind=kind, detail=detail, strategy="retry",
+                                        retry=used + 1, backoff_s=round(delay, 3)))
                 if delay > 0:
                     self.sleep(min(delay, max(0.0, self.budget.remaining_s())))
                 return True
-            granted += strategy.count
+            granted += step_strategy.count
         return False
 
     def _on_failure(self, at: Position, action: ActionIR, values: dict[str, Any], failure: _Failure,

@@ -246,7 +246,7 @@ def _fail(message: str, code: int) -> NoReturn:
               help="Private addresses (e.g. 10.20.0.0/16) the declared hosts may resolve to; repeatable.")
 def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_json: bool,
         approval_timeout: float | None, egress_network: str | None, trusted: tuple[str, ...]) -> None:
-    """Run an agent's workflow, each action in its own hardened container.
+    """Run an agent (its workflow, or its planner), each action in its own hardened container.
 
     SPEC_OR_IR is an `.agent` file (compiled first; refused if it has errors) or
     an IR written by `specc build`. The input is checked against the agent's
@@ -268,9 +268,9 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
     from specc.runtime.values import ValueRejected
 
     ir = _load_for_run(spec_or_ir, EXIT_SPEC)
-    if ir.workflow is None:
-        what = "a `planner`, which `specc run` does not support yet" if ir.planner else "no `workflow`"
-        _fail(f"agent `{ir.agent}` has {what}; only agents with a `workflow` run (nothing was run)", EXIT_USAGE)
+    if ir.workflow is None and ir.planner is None:
+        _fail(f"agent `{ir.agent}` has neither a `workflow` nor a `planner`: it only declares tools, which "
+              "`specc serve` serves (nothing was run)", EXIT_USAGE)
     raw = _read_input(input_value)
     for cidr in trusted:
         try:
@@ -321,6 +321,11 @@ def _execute(ir: Any, store: Any, options: Any, *, as_json: bool, start: Any) ->
     from specc.runtime.store import StoreError
     from specc.runtime.workflow import run_workflow
 
+    if ir.planner is not None:
+        missing = [n for n in (ir.planner.endpoint_env, ir.planner.api_key_env) if n and not os.environ.get(n)]
+        if missing:
+            store.close()
+            _fail(f"the planner needs env var `{missing[0]}`, which is not set; nothing was run", EXIT_USAGE)
     listener = JsonLines() if as_json else Human()
     prompt = None
     if not as_json and sys.stdin.isatty() and sys.stderr.isatty():
@@ -339,7 +344,17 @@ def _execute(ir: Any, store: Any, options: Any, *, as_json: bool, start: Any) ->
     previous = signal.signal(signal.SIGTERM, interrupted)
     try:
         with backend:
-            outcome = run_workflow(start(backend, listener=listener, prompt=prompt))
+            run = start(backend, listener=listener, prompt=prompt)
+            if ir.planner is not None:
+                from specc.runtime.planner import model_client, run_planner
+
+                client = model_client(ir, dict(os.environ))
+                try:
+                    outcome = run_planner(run, client)
+                finally:
+                    client.close()
+            else:
+                outcome = run_workflow(run)
     except StoreError as exc:
         _fail(f"{exc}; the run stopped before its next action", EXIT_USAGE)
     except BackendUnavailable as exc:
@@ -588,6 +603,18 @@ def _summarise(stored: Any) -> str:
     if isinstance(event, ev.Connection):
         verdict = "allowed" if event.allowed else "refused"
         return f"{event.action} -> {event.host}:{event.port} {verdict} {event.reason}"
+    if isinstance(event, ev.PlannerTurn):
+        from specc.runtime.model import ModelReply, parse_completion
+
+        reply = parse_completion(json.dumps(event.response).encode())
+        if not isinstance(reply, ModelReply):
+            return f"turn {event.turn}: (unreadable response)"
+        said = [f"{c.name}({c.arguments})" for c in reply.tool_calls] or [json.dumps(reply.content or "")]
+        return f"turn {event.turn}: the model says " + "; ".join(said)
+    if isinstance(event, ev.PlannerAnswer):
+        return f"turn {event.turn} call {event.call} {event.name}: {event.outcome} {event.content}"[:300]
+    if isinstance(event, ev.PlannerRequestFailed):
+        return f"turn {event.turn}: the model request failed with {event.kind}: {event.detail}"
     return json.dumps(stored.data, ensure_ascii=False)[:300]
 
 
