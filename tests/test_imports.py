@@ -15,6 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FORBIDDEN = {
     "docker": "the Docker SDK is the runtime's",
     "requests": "pulled in by the Docker SDK",
+    "httpx": "the planner's model client, a network client",
     "specc.runtime": "the runtime",
     "jsonschema": "contracts are checked at run time, not by `specc check`",
     "rich": "costs about a third of the time budget of `specc check`",
