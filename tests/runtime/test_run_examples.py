@@ -2,7 +2,8 @@
 its own `input.json`, from a copy in tmp_path so that its outputs do not dirty the repository.
 
 `refund` has an `approval required` action: without a terminal the run pauses with exit 3 and the
-status awaiting-approval; `specc approve` and `specc resume` then finish it.
+status awaiting-approval; `specc approve` and `specc resume` then finish it. An example with a
+planner runs against the scripted model server with the example's own `model_script.json`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import Run, containers, run_spec, run_statuses, specc
+from helpers import Run, containers, run_spec, run_statuses, show_json, specc
+
+from specc.runtime.scripted_model import ScriptedModel
 
 pytestmark = pytest.mark.usefixtures("docker_client")
 
@@ -72,21 +75,60 @@ def _refund(folder: Path, run: Run, store: Path) -> None:
     assert len(lines) == 1 and json.loads(lines[0])["order_id"] == "ORD-100234"
 
 
+def _support_desk(folder: Path, run: Run, store: Path) -> None:
+    outbox = folder / "outbox"
+    assert not (outbox / "refunds.jsonl").exists(), "the refund was issued without an approval"
+    assert run.of("approval_pending", action="refund"), run.describe()
+    assert len(run.of("planner_turn")) == 3 and len(_MODEL[0].requests) == 3
+    run_id = run.run_id
+    assert run_id is not None
+    approved = specc("approve", run_id, "--store", str(store), cwd=folder)
+    assert approved.returncode == 0, approved.stderr
+    resumed = specc("resume", run_id, "--store", str(store), cwd=folder, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    assert run_statuses(store) == {run_id: "succeeded"}
+    assert len(_MODEL[0].requests) == 5, "a recorded turn was asked of the model again"
+    refunds = (outbox / "refunds.jsonl").read_text().splitlines()
+    assert [json.loads(line)["order"] for line in refunds] == ["ORD-100234"]
+    assert len((outbox / "replies.jsonl").read_text().splitlines()) == 1
+    shown = specc("show", run_id, "--store", str(store), cwd=folder)
+    assert "turn 3: the model says refund(" in shown.stdout
+    assert show_json(store, run_id)["result"]["outcome"] == "refunded"
+
+
+#: the scripted model of the example being run, if it has a planner
+_MODEL: list[ScriptedModel] = []
+
+
 #: example -> (exit status, status in `specc runs`, further checks)
 EXPECTED: dict[str, tuple[int, str, Callable[[Path, Run, Path], None] | None]] = {
     "file_pipeline": (0, "succeeded", _file_pipeline),
     "repo_report": (0, "succeeded", _repo_report),
     "refund": (3, "awaiting-approval", _refund),
+    "support_desk": (3, "awaiting-approval", _support_desk),
 }
 
 
 @pytest.mark.parametrize("example", _examples(), ids=lambda p: p.name)
-def test_example_runs_end_to_end(example: Path, tmp_path: Path) -> None:
+def test_example_runs_end_to_end(example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     agent = next(example.glob("*.agent")).read_text()
     if _needs_network(agent):
         pytest.skip(f"{example.name} declares network hosts that do not exist on a test machine")
     folder, spec = _copy(example, tmp_path)
     store = tmp_path / "runs.db"
+    _MODEL.clear()
+    script = folder / "model_script.json"
+    if script.exists():
+        _MODEL.append(ScriptedModel(json.loads(script.read_text())["turns"]).start())
+        monkeypatch.setenv("PLANNER_URL", _MODEL[0].url)
+    try:
+        _run_example(example, folder, spec, store)
+    finally:
+        for model in _MODEL:
+            model.stop()
+
+
+def _run_example(example: Path, folder: Path, spec: Path, store: Path) -> None:
     run = run_spec(spec, store, f"@{folder / 'input.json'}", cwd=folder)
 
     code, status, check = EXPECTED.get(example.name, (0, "succeeded", None))
