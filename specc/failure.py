@@ -27,6 +27,9 @@ KIND_NAMES: Final = tuple(k.value for k in FailureKind)
 RETRYABLE: Final = frozenset({"timeout", "error", "crash", "invalid_output", "sandbox"})
 #: The kinds an action can raise; `budget` belongs to the run as a whole.
 ACTION_KINDS: Final = tuple(k for k in KIND_NAMES if k != "budget")
+#: The kinds a planner's model request can fail with: connection refused or an HTTP error status,
+#: a time-out, a body that is not a chat completion. Its own `on` handlers take these alone.
+PLANNER_KINDS: Final = ("timeout", "error", "invalid_output")
 #: The word that handles every kind not handled otherwise.
 ANY: Final = "any"
 #: The effect of an action that declares none: the conservative guess, so that an action is never

@@ -1,28 +1,35 @@
 """Which handler answers a failure, and how a strategy's `then` chain is walked: the rules shared
-by the passes, the IR and the runtime. An action's handler for the kind wins, then the action's
-`on any`, then the agent's handler for the kind, then the agent's `on any`."""
+by the passes, the IR and the runtime. The handler for the kind of the action (or the planner)
+that failed wins, then its `on any`, then the agent's handler for the kind, then the agent's
+`on any`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Self, TypeVar
+from typing import Literal, Protocol, Self, TypeVar
 
 from specc import ast
 from specc.failure import ANY
 
+#: Where a handler was declared.
+Level = Literal["action", "planner", "agent"]
+
 
 @dataclass(frozen=True)
 class Resolved:
-    """The strategy that handles one kind for one action, and the handler it came from."""
+    """The strategy that handles one kind for one action or the planner, and the handler it came
+    from."""
 
     strategy: ast.Strategy
     handler: ast.Handler
-    level: str  # "action" or "agent"
+    level: Level
 
 
-def resolve(agent: ast.Agent, action: ast.Action | None, kind: str) -> Resolved | None:
-    """The handler for `kind` raised by `action` (None: the agent level alone)."""
-    levels = [("action", action.handlers)] if action is not None else []
+def resolve(agent: ast.Agent, owner: ast.Action | ast.Planner | None, kind: str) -> Resolved | None:
+    """The handler for `kind` raised by an action or the planner (None: the agent level alone)."""
+    levels: list[tuple[Level, list[ast.Handler]]] = []
+    if owner is not None:
+        levels.append(("action" if isinstance(owner, ast.Action) else "planner", owner.handlers))
     levels.append(("agent", agent.handlers))
     for level, handlers in levels:
         for wanted in (kind, ANY):
