@@ -175,6 +175,9 @@ class Action(Node):
     idempotent_span: Span | None = None
     reliability: float | None = None
     reliability_span: Span | None = None
+    description: Str | None = None  # what a planner's model is told the action does
+    untrusted: bool = False  # its result carries text from outside the team
+    untrusted_span: Span | None = None
     settings: list[Setting] = []
     requires: list[Require] = []
     handlers: list[Handler] = []
@@ -239,10 +242,20 @@ class Workflow(Node):
 
 
 class Planner(Node):
-    """`planner NAME { ... }`: parsed, not yet run."""
+    """`planner NAME { ... }`: a model that chooses the actions (DESIGN section 8). A required
+    setting left out is None here, reported by the lowering."""
 
     kind: Name
-    settings: list[Setting]
+    model: Str | None = None
+    endpoint: Name | None = None  # the env var holding the API's base URL
+    api_key: Name | None = None  # the env var holding the API key
+    instructions: Str | None = None
+    max_turns: int | None = None
+    max_turns_span: Span | None = None
+    tools: list[Name] | None = None  # None: every action
+    timeout_ms: int | None = None  # one model request
+    timeout_span: Span | None = None
+    handlers: list[Handler] = []  # failures of the model request itself
 
 
 class Agent(Node):

@@ -78,7 +78,7 @@ PATH_OUTSIDE_MOUNT: Final = Code(
     "SPC104", "path-outside-mount", ERROR, "a `path under` parameter whose action does not mount it"
 )
 UNHANDLED_FAILURE: Final = Code(
-    "SPC105", "unhandled-failure", ERROR, "an action has no handler for some failure kind"
+    "SPC105", "unhandled-failure", ERROR, "an action or the planner has no handler for some failure kind"
 )
 UNSAFE_RETRY: Final = Code(
     "SPC106", "unsafe-retry", ERROR, "`retry` on a write or destructive action that is not idempotent"
@@ -97,7 +97,7 @@ APPROVAL_REQUIRED: Final = Code(
     "SPC111", "approval-required", ERROR, "a destructive or high-risk action without `approval required`"
 )
 LIMIT_TOO_SMALL: Final = Code(
-    "SPC112", "limit-too-small", ERROR, "`limits.steps` is below the number of workflow steps"
+    "SPC112", "limit-too-small", ERROR, "`limits.steps` is below the number of workflow steps or `max_turns`"
 )
 RELIABILITY_BELOW_TARGET: Final = Code(
     "SPC113", "reliability-below-target", WARNING, "the workflow's compounded success is below its target"
@@ -108,6 +108,11 @@ RELIABILITY_UNKNOWN: Final = Code(
 UNPINNED_IMAGE: Final = Code("SPC115", "unpinned-image", WARNING, "an image without a tag, or `latest`")
 GUARD_STRATEGY: Final = Code(
     "SPC116", "guard-strategy", ERROR, "a `require` guard answered with `retry` or `fallback`"
+)
+UNTRUSTED_FLOW: Final = Code(
+    "SPC117", "untrusted-flow", ERROR,
+    "a planner can read `untrusted` content and call a write, destructive or networked action that needs no "
+    "approval",
 )
 
 ALL_CODES: Final[tuple[Code, ...]] = tuple(
@@ -141,6 +146,7 @@ TWO_ORCHESTRATORS: Final = Message(
     SYNTAX, "an agent has a `workflow` or a `planner`, not both", "remove one of them"
 )
 REPEATED_ITEM: Final = Message(DUPLICATE_DEFINITION, "`{item}` is given twice in {where}")
+PLANNER_SETTING_MISSING: Final = Message(SYNTAX, "the planner has no `{item}`", "add `{example}` inside `planner`")
 # encoding
 NOT_UTF8: Final = Message(
     ENCODING, "the file is not valid UTF-8 (byte 0x{byte:02x} at offset {offset})", "save the file as UTF-8"
@@ -161,6 +167,12 @@ UNDEFINED_MOUNT: Final = Message(UNDEFINED_NAME, "mount `{name}` is not declared
 UNDEFINED_ENV: Final = Message(UNDEFINED_NAME, "env var `{name}` is not declared in the scope")
 UNDEFINED_KIND: Final = Message(UNDEFINED_NAME, "`{name}` is not a failure kind")
 UNDEFINED_PARAM: Final = Message(UNDEFINED_NAME, "action `{action}` has no parameter `{name}`")
+UNKNOWN_PLANNER: Final = Message(UNDEFINED_NAME, "`{name}` is not a kind of planner", "the one kind is `llm`")
+PLANNER_KIND: Final = Message(
+    UNDEFINED_NAME, "`{name}` is not a failure of the planner's model request",
+    "the planner's own handlers take `timeout`, `error`, `invalid_output` and `any`; "
+    "handle `{name}` on the actions or at the agent level",
+)
 NO_INPUT: Final = Message(UNDEFINED_NAME, "the agent declares no `input`")
 # duplicates
 DUPLICATE_TYPE: Final = Message(DUPLICATE_DEFINITION, "type `{name}` is declared twice")
@@ -171,6 +183,11 @@ DUPLICATE_STEP: Final = Message(DUPLICATE_DEFINITION, "step `{name}` is defined 
 RESERVED_STEP: Final = Message(
     DUPLICATE_DEFINITION, "`input` is reserved for the agent's input and cannot name a step", "rename the step"
 )
+RESERVED_ACTION: Final = Message(
+    DUPLICATE_DEFINITION, "`finish` is reserved for the planner's last call and cannot name an action",
+    "rename the action",
+)
+DUPLICATE_TOOL: Final = Message(DUPLICATE_DEFINITION, "action `{name}` is listed twice in `tools`")
 DUPLICATE_ARG: Final = Message(DUPLICATE_DEFINITION, "argument `{name}` is passed twice")
 DUPLICATE_MOUNT: Final = Message(DUPLICATE_DEFINITION, "mount `{name}` is declared twice")
 DUPLICATE_TARGET: Final = Message(
@@ -267,6 +284,10 @@ MOUNT_WIDENED: Final = Message(
 ENV_NOT_IN_SCOPE: Final = Message(
     SCOPE_VIOLATION, "action `{action}` uses env var `{name}`, which the scope does not declare"
 )
+PLANNER_ENV_NOT_IN_SCOPE: Final = Message(
+    SCOPE_VIOLATION, "the planner's `{item}` names env var `{name}`, which the scope does not declare",
+    "declare it in the scope: `env {name}{secret}`",
+)
 HOST_NOT_IN_SCOPE: Final = Message(
     SCOPE_VIOLATION, "action `{action}` reaches `{host}`, which the scope does not declare"
 )
@@ -291,6 +312,10 @@ NO_HANDLER: Final = Message(
     UNHANDLED_FAILURE, "action `{action}` has no handler for {kinds}",
     "add `on {first} STRATEGY` to the action, or `on any abort` to the agent",
 )
+PLANNER_NO_HANDLER: Final = Message(
+    UNHANDLED_FAILURE, "the planner has no handler for {kinds}",
+    "add `on {first} STRATEGY` to the planner, or `on any abort` to the agent",
+)
 RETRY_NOT_IDEMPOTENT: Final = Message(
     UNSAFE_RETRY, "action `{action}` has `effect {effect}` and is retried, but is not `idempotent`",
     "a retry after a timeout may repeat a write that happened; declare `idempotent by KEY` or do not retry",
@@ -313,6 +338,11 @@ FALLBACK_PARAM: Final = Message(
 FALLBACK_RESULT: Final = Message(
     FALLBACK_INCOMPATIBLE, "fallback `{target}` returns {found}, but `{action}` returns {expected}"
 )
+PLANNER_FALLBACK: Final = Message(
+    FALLBACK_INCOMPATIBLE, "fallback `{target}` cannot stand in for the planner's model request",
+    "an action cannot give a model's reply; answer a failed request with `retry`, `escalate` or `abort` in the "
+    "planner's own `on` handlers",
+)
 FALLBACK_MORE_RISK: Final = Message(
     FALLBACK_RISKIER, "fallback `{target}` has {what} `{theirs}`, riskier than `{ours}` of `{action}`",
     "a fallback should be the safer way to the same result",
@@ -331,6 +361,10 @@ STEPS_TOO_FEW: Final = Message(
     LIMIT_TOO_SMALL, "`limits.steps` is {steps}, but the workflow has {count} steps",
     "allow at least {count} steps, more for retries ({with_retries} with every retry)",
 )
+TURNS_ABOVE_STEPS: Final = Message(
+    LIMIT_TOO_SMALL, "`limits.steps` is {steps}, below the planner's `max_turns` of {turns}",
+    "allow at least {turns} steps: every call the model proposes counts as one",
+)
 BELOW_TARGET: Final = Message(
     RELIABILITY_BELOW_TARGET, "the workflow succeeds with probability {estimate}, below the target {target}",
     "{explanation}",
@@ -341,4 +375,15 @@ NO_ESTIMATE: Final = Message(
 )
 IMAGE_UNPINNED: Final = Message(
     UNPINNED_IMAGE, "image `{image}` is not pinned", "name a tag other than `latest`, such as `specc/base:bookworm`",
+)
+UNTRUSTED_UNAPPROVED: Final = Message(
+    UNTRUSTED_FLOW, "action `{action}` {why} and runs without approval, but the planner that calls it also reads the "
+    "untrusted results of {sources}",
+    "add `approval required` to `{action}`, leave it out of the planner's `tools`, or waive the approval with "
+    "`approval none \"reason\"`",
+)
+#: reported as a warning: the author waived the approval on purpose
+UNTRUSTED_WAIVED: Final = Message(
+    UNTRUSTED_FLOW, "action `{action}` {why} and runs without approval while the planner also reads the untrusted "
+    "results of {sources}: {reason}",
 )

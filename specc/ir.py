@@ -3,9 +3,10 @@ its canonical bytes.
 
 The IR is everything the runtime needs and nothing it must work out again: every action fully
 resolved (argv, image, limits, absolute mount sources, hosts, env, effect, risk, approval,
-idempotency, a handler for every failure kind), the workflow's steps with their expressions, and
-JSON Schema contracts. Its bytes are canonical (sorted keys, fixed indentation), and `hash` covers
-them, so any edited byte is detected by the loader.
+idempotency, a handler for every failure kind), the workflow's steps with their expressions or the
+planner with the actions it may call and its handlers, and JSON Schema contracts. Its bytes are
+canonical (sorted keys, fixed indentation), and `hash` covers them, so any edited byte is detected
+by the loader.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from specc import __version__, ast
 from specc.context import Symbols, mount_key
 from specc.contracts import object_schema, schema_of
-from specc.failure import ACTION_KINDS, DEFAULT_EFFECT, DEFAULT_RISK
+from specc.failure import ACTION_KINDS, DEFAULT_EFFECT, DEFAULT_RISK, PLANNER_KINDS
 from specc.handling import resolve
 
-IR_VERSION: Literal[1] = 1
+#: Moves with every change of the IR's shape; the loader refuses any other (2: the planner).
+IR_VERSION: Literal[2] = 2
+#: A planner's model request may take this long when the spec says nothing.
+PLANNER_TIMEOUT_MS = 60_000
 
 #: Sandbox settings when neither the agent's `sandbox` nor the action says otherwise: finite always.
 SANDBOX_DEFAULTS: dict[str, Any] = {
@@ -57,7 +61,7 @@ class HandlerIR(_Model):
     """The strategy for one failure kind and where it was declared."""
 
     strategy: StrategyIR
-    origin: Literal["action", "agent", "default"]
+    origin: Literal["action", "planner", "agent", "default"]
 
 
 class MountIR(_Model):
@@ -110,6 +114,8 @@ class ActionIR(_Model):
     idempotent: bool
     idempotency_key: list[str] | None
     reliability: float | None
+    description: str | None = Field(description="what the planner's model is told the action does")
+    untrusted: bool = Field(description="its result carries text from outside the team")
     requires: list[RequireIR]
     handlers: dict[str, HandlerIR]
 
@@ -127,6 +133,20 @@ class StepIR(_Model):
     line: int
 
 
+class PlannerIR(_Model):
+    """A model that chooses the actions (DESIGN section 8), resolved."""
+
+    kind: Literal["llm"]
+    model: str
+    endpoint_env: str = Field(description="the env var holding the base URL of an OpenAI-compatible API")
+    api_key_env: str | None = Field(description="the env var holding the API key, always a secret")
+    instructions: str
+    max_turns: int = Field(description="model requests in one run")
+    tools: list[str] = Field(description="the actions the model may call: as declared, else every one, sorted")
+    timeout_ms: int = Field(description="one model request")
+    handlers: dict[str, HandlerIR] = Field(description="timeout, error and invalid_output of a model request")
+
+
 class SourceIR(_Model):
     file: str
     sha256: str
@@ -135,7 +155,7 @@ class SourceIR(_Model):
 class IR(_Model):
     """The compiled artifact of one agent."""
 
-    ir_version: Literal[1]
+    ir_version: Literal[2]
     specc_version: str
     source: SourceIR
     agent: str
@@ -149,7 +169,7 @@ class IR(_Model):
     output_schema: dict[str, Any] | None
     actions: dict[str, ActionIR]
     workflow: list[StepIR] | None
-    planner: dict[str, Any] | None
+    planner: PlannerIR | None
     budget_handler: HandlerIR
     hash: str = Field(description="sha256 of the canonical bytes of every other field")
 
@@ -181,6 +201,8 @@ def build_ir(agent: ast.Agent, symbols: Symbols, source: str, path: str, base_di
     from specc.reliability import estimates, product
 
     records = symbols.records
+    # The API key is a secret wherever it is used, whatever the scope says of it.
+    api_key = {agent.planner.api_key.value} if agent.planner is not None and agent.planner.api_key else set()
     defaults = dict(SANDBOX_DEFAULTS)
     defaults.update({s.key: s.value for s in agent.sandbox})
     actions: dict[str, ActionIR] = {}
@@ -215,7 +237,7 @@ def build_ir(agent: ast.Agent, symbols: Symbols, source: str, path: str, base_di
                             output_bytes=int(settings["output"])),
             mounts=mounts,
             hosts=[h.value for h in action.network],
-            env=[EnvIR(name=e.value, secret=symbols.envs[e.value].secret)
+            env=[EnvIR(name=e.value, secret=symbols.envs[e.value].secret or e.value in api_key)
                  for e in action.env if e.value in symbols.envs],
             effect=effect,  # type: ignore[arg-type]
             risk=risk,  # type: ignore[arg-type]
@@ -224,6 +246,8 @@ def build_ir(agent: ast.Agent, symbols: Symbols, source: str, path: str, base_di
             idempotent=action.idempotent or effect == "read",
             idempotency_key=[n.value for n in action.idempotency_key] if action.idempotency_key else None,
             reliability=action.reliability,
+            description=action.description.value if action.description is not None else None,
+            untrusted=action.untrusted,
             requires=[RequireIR(condition=expr_ir(r.condition), strategy=strategy_ir(r.strategy))
                       for r in action.requires],
             handlers={kind: _handler(agent, action, kind) for kind in ACTION_KINDS},
@@ -232,9 +256,7 @@ def build_ir(agent: ast.Agent, symbols: Symbols, source: str, path: str, base_di
     if agent.workflow is not None:
         workflow = [_step(s) for s in agent.workflow.statements]
     rows = estimates(agent, symbols.actions)
-    planner = None
-    if agent.planner is not None:
-        planner = {"kind": agent.planner.kind.value, **{s.key: s.value for s in agent.planner.settings}}
+    planner = _planner(agent, agent.planner, symbols) if agent.planner is not None else None
     limits = agent.limits
     assert limits is not None and limits.steps is not None and limits.wall_ms is not None
     source_bytes = source.encode()
@@ -254,7 +276,7 @@ def build_ir(agent: ast.Agent, symbols: Symbols, source: str, path: str, base_di
         "output_schema": schema_of(symbols.output, records) if symbols.output is not None else None,
         "actions": {k: v.model_dump(mode="json") for k, v in sorted(actions.items())},
         "workflow": [s.model_dump(mode="json") for s in workflow] if workflow is not None else None,
-        "planner": planner,
+        "planner": planner.model_dump(mode="json") if planner is not None else None,
         "budget_handler": _handler(agent, None, "budget").model_dump(mode="json"),
     }
     data["hash"] = content_hash(data)
@@ -267,11 +289,28 @@ def _ref(name: str) -> Any:
     return t.Ref(name)
 
 
-def _handler(agent: ast.Agent, action: ast.Action | None, kind: str) -> HandlerIR:
-    found = resolve(agent, action, kind)
+def _planner(agent: ast.Agent, planner: ast.Planner, symbols: Symbols) -> PlannerIR:
+    # The checks leave no required setting out and no kind but `llm`.
+    assert planner.model is not None and planner.endpoint is not None and planner.instructions is not None
+    assert planner.max_turns is not None and symbols.tools is not None
+    return PlannerIR(
+        kind="llm",
+        model=planner.model.value,
+        endpoint_env=planner.endpoint.value,
+        api_key_env=planner.api_key.value if planner.api_key is not None else None,
+        instructions=planner.instructions.value,
+        max_turns=planner.max_turns,
+        tools=symbols.tools,
+        timeout_ms=planner.timeout_ms if planner.timeout_ms is not None else PLANNER_TIMEOUT_MS,
+        handlers={kind: _handler(agent, planner, kind) for kind in PLANNER_KINDS},
+    )
+
+
+def _handler(agent: ast.Agent, owner: ast.Action | ast.Planner | None, kind: str) -> HandlerIR:
+    found = resolve(agent, owner, kind)
     if found is None:
         return HandlerIR(strategy=StrategyIR(kind="abort", reason=f"no handler for `{kind}`"), origin="default")
-    return HandlerIR(strategy=strategy_ir(found.strategy), origin=found.level)  # type: ignore[arg-type]
+    return HandlerIR(strategy=strategy_ir(found.strategy), origin=found.level)
 
 
 def strategy_ir(strategy: ast.Strategy) -> StrategyIR:
@@ -317,8 +356,8 @@ def expr_ir(expr: ast.Expr) -> dict[str, Any]:
 
 
 def ir_json_schema() -> dict[str, Any]:
-    """The JSON Schema of the IR itself, committed as schema/ir-v1.json."""
+    """The JSON Schema of the IR itself, committed as schema/ir-v2.json."""
     schema = IR.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://specc.dev/schema/ir-v1.json"
+    schema["$id"] = f"https://specc.dev/schema/ir-v{IR_VERSION}.json"
     return schema

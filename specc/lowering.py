@@ -269,7 +269,7 @@ class _Lowering:
             value = self.duration_ms(token)
         elif key == "cpus":
             value = self.number(token)
-        elif key in ("pids", "max_turns"):
+        elif key == "pids":
             value = self.integer(token)
         elif token.type == "STRING":
             value = self.unescape(token)
@@ -377,7 +377,8 @@ class _Lowering:
                 settings.append(item)
                 continue
             if kind in ("act_run", "act_effect", "act_risk", "act_approval_required",
-                        "act_approval_none", "act_idempotent", "act_reliability"):
+                        "act_approval_none", "act_idempotent", "act_reliability", "act_description",
+                        "act_untrusted"):
                 key = "approval" if kind.startswith("act_approval") else kind
                 if key in seen:
                     self.reporter.report(
@@ -420,6 +421,10 @@ class _Lowering:
         elif kind == "act_reliability":
             out["reliability"] = self.number(c[0])
             out["reliability_span"] = span_of(c[0])
+        elif kind == "act_description":
+            out["description"] = self.string(c[0])
+        elif kind == "act_untrusted":
+            out["untrusted"], out["untrusted_span"] = True, span_of(item)
         elif kind == "require":
             out["requires"].append(self.require(item))
         elif kind == "handler":
@@ -510,19 +515,36 @@ class _Lowering:
 
     def item_planner(self, tree: Node, out: dict[str, Any]) -> None:
         kind, *items = tree.children
-        settings = []
+        keyword = self.keyword_span(tree)
+        fields: dict[str, Any] = {"span": span_of(tree), "kind": self.name(kind), "handlers": []}
+        seen: dict[str, ast.Span] = {}
         for item in items:
             assert isinstance(item, Node)
-            token = item.children[0]
             key = item.data.removeprefix("pl_")
-            value: str | int = self.integer(token) if key == "max_turns" else (
-                self.unescape(token) if token.type == "STRING" else str(token)
-            )
-            settings.append(build(ast.Setting, span=span_of(item), key=key, value=value,
-                                  value_span=span_of(token)))
-        out["planner"] = build(
-            ast.Planner, span=span_of(tree), kind=self.name(kind), settings=settings
-        )
+            if key == "handler":
+                fields["handlers"].append(self.handler(item))
+                continue
+            if key in seen:
+                self.reporter.report(codes.REPEATED_ITEM, span_of(item), item=_PLANNER_WORDS[key],
+                                     where="the planner", labels=(Label(seen[key], "first given here"),))
+                continue
+            seen[key] = span_of(item)
+            c = item.children
+            if key in ("model", "instructions"):
+                fields[key] = self.string(c[0])
+            elif key in ("endpoint", "api_key"):
+                fields[key] = self.name(c[0])
+            elif key == "max_turns":
+                fields["max_turns"], fields["max_turns_span"] = self.integer(c[0]), span_of(c[0])
+            elif key == "timeout":
+                fields["timeout_ms"], fields["timeout_span"] = self.duration_ms(c[0]), span_of(c[0])
+            else:
+                fields["tools"] = [self.name(t) for t in c]
+        for key, example in _PLANNER_REQUIRED:
+            if key not in seen:
+                self.reporter.report(codes.PLANNER_SETTING_MISSING, keyword, item=_PLANNER_WORDS[key],
+                                     example=example)
+        out["planner"] = build(ast.Planner, **fields)
 
     # --- expressions -----------------------------------------------------------------------
 
@@ -570,6 +592,17 @@ class _Lowering:
             raise AssertionError(kind)
         return build(ast.Expr, **fields)
 
+
+#: The planner's settings as written, by the name of their parse-tree rule.
+_PLANNER_WORDS = {
+    "model": "model", "endpoint": "endpoint env", "api_key": "api_key env", "instructions": "instructions",
+    "max_turns": "max_turns", "tools": "tools", "timeout": "timeout",
+}
+#: The settings a planner cannot run without, each with an example of it.
+_PLANNER_REQUIRED = (
+    ("model", 'model "NAME"'), ("endpoint", "endpoint env PLANNER_URL"),
+    ("instructions", 'instructions "..."'), ("max_turns", "max_turns 12"),
+)
 
 _ITEM_WORDS = {
     "version": "version", "description": "description", "limits": "limits",

@@ -37,6 +37,7 @@ TOKENS: tuple[str, ...] = (
     "destructive", "risk", "low", "medium", "high", "approval", "required", "none", "idempotent", "by",
     "require", "else", "on", "retry", "backoff", "then", "fallback", "escalate", "abort", "workflow",
     "return", "planner", "llm", "model", "endpoint", "api_key", "instructions", "max_turns", "user",
+    "tools", "untrusted", "finish",
     "string", "int", "number", "bool", "path", "url", "list", "under", "host", "and", "or", "not", "in",
     "len", "true", "false", "any", "invalid_input", "denied", "error", "crash", "invalid_output",
     "uncertain", "budget",

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from specc.compiler import compile_file, compile_source
-from specc.ir import ir_json_schema, to_bytes
+from specc.ir import IR, ir_json_schema, to_bytes
 from specc.runtime.ir_loader import IRRejected, load_ir
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT / "schema" / "ir-v1.json"
+SCHEMA = ROOT / "schema" / "ir-v2.json"
 EXAMPLES = sorted(ROOT.glob("specs/*/*.agent"))
 
 
@@ -22,7 +22,7 @@ def test_committed_schema_matches_the_models() -> None:
     expected = json.dumps(ir_json_schema(), indent=2, sort_keys=True) + "\n"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         SCHEMA.write_text(expected)
-    assert SCHEMA.read_text() == expected, "schema/ir-v1.json is stale: run with UPDATE_GOLDEN=1"
+    assert SCHEMA.read_text() == expected, "schema/ir-v2.json is stale: run with UPDATE_GOLDEN=1"
 
 
 @pytest.mark.parametrize("spec", EXAMPLES, ids=[p.parent.name for p in EXAMPLES])
@@ -64,8 +64,8 @@ def test_whitespace_change_is_refused() -> None:
 
 def test_other_ir_version_is_refused_with_advice() -> None:
     document = json.loads(_ir_bytes())
-    document["ir_version"] = 2
-    with pytest.raises(IRRejected, match="ir_version 2.*specc build"):
+    document["ir_version"] = 1
+    with pytest.raises(IRRejected, match="ir_version 1.*specc build"):
         load_ir(json.dumps(document).encode())
 
 
@@ -112,3 +112,62 @@ def test_build_writes_nothing_on_errors(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert not out.exists()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def _planner_ir(*edits: tuple[str, str]) -> IR:
+    """The IR of the golden clean planner case after some textual edits."""
+    path = ROOT / "tests" / "golden" / "clean_planner.agent"
+    spec = path.read_text()
+    for old, new in edits:
+        assert old in spec
+        spec = spec.replace(old, new)
+    compilation = compile_source(spec, str(path))
+    assert not compilation.has_errors, [d.message for d in compilation.diagnostics]
+    loaded = load_ir(to_bytes(compilation.ir))
+    assert loaded == compilation.ir
+    return loaded
+
+
+def test_a_planner_is_resolved_for_the_runtime() -> None:
+    ir = _planner_ir()
+    planner = ir.planner
+    assert ir.ir_version == 2 and ir.workflow is None and planner is not None
+    assert (planner.kind, planner.model) == ("llm", "qwen2.5-7b-instruct")
+    assert (planner.endpoint_env, planner.api_key_env) == ("PLANNER_URL", "PLANNER_KEY")
+    assert planner.tools == ["search_kb", "read_article"]  # as declared, in its order
+    assert (planner.max_turns, planner.timeout_ms) == (8, 30_000)
+    assert sorted(planner.handlers) == ["error", "invalid_output", "timeout"]
+    timeout = planner.handlers["timeout"]
+    assert timeout.origin == "planner" and timeout.strategy.kind == "retry" and timeout.strategy.count == 3
+    assert timeout.strategy.then is not None and timeout.strategy.then.kind == "abort"
+    search = ir.actions["search_kb"]
+    assert search.description == "Searches the knowledge base; returns matching passages."
+    assert search.untrusted is False
+
+
+def test_a_planner_without_tools_or_timeout_may_call_every_action_for_the_default_time() -> None:
+    planner = _planner_ir(("    tools search_kb, read_article\n    timeout 30s\n", "")).planner
+    assert planner is not None
+    assert planner.tools == ["read_article", "search_kb"]  # every action, sorted
+    assert planner.timeout_ms == 60_000
+
+
+def test_a_planner_failure_without_its_own_handler_goes_to_the_agent() -> None:
+    planner = _planner_ir(("    on invalid_output retry 2 then abort\n", "")).planner
+    assert planner is not None
+    handler = planner.handlers["invalid_output"]
+    assert handler.origin == "agent" and handler.strategy.count == 1
+
+
+def test_the_api_key_is_a_secret_wherever_it_is_used() -> None:
+    ir = _planner_ir(
+        ("env PLANNER_KEY secret", "env PLANNER_KEY"),
+        ("    effect read\n    reliability 0.99\n", "    effect read\n    env PLANNER_KEY\n    reliability 0.99\n"),
+    )
+    assert [(e.name, e.secret) for e in ir.actions["search_kb"].env] == [("PLANNER_KEY", True)]
+
+
+def test_an_untrusted_action_is_marked() -> None:
+    ir = _planner_ir(("    reliability 0.99\n", "    untrusted\n    reliability 0.99\n"))
+    assert ir.actions["search_kb"].untrusted is True
+    assert ir.actions["read_article"].untrusted is False

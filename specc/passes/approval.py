@@ -3,21 +3,26 @@ author waived it in writing (`approval none "reason"`, a warning that stays visi
 
 from __future__ import annotations
 
-from specc import codes
+from specc import ast, codes
 from specc.codes import Severity
 from specc.context import Context
 
 
+def reasons(action: ast.Action) -> list[str]:
+    """Why an action needs an approval whoever calls it: its effect, its risk, or nothing."""
+    found = []
+    if action.effect is not None and action.effect.value == "destructive":
+        found.append("`effect destructive`")
+    if action.risk is not None and action.risk.value == "high":
+        found.append("`risk high`")
+    return found
+
+
 def check(ctx: Context) -> None:
     for action in ctx.agent.actions:
-        reasons = []
-        if action.effect is not None and action.effect.value == "destructive":
-            reasons.append("`effect destructive`")
-        if action.risk is not None and action.risk.value == "high":
-            reasons.append("`risk high`")
-        if not reasons:
+        why = " and ".join(reasons(action))
+        if not why:
             continue
-        why = " and ".join(reasons)
         if action.approval is None:
             ctx.reporter.report(codes.NEEDS_APPROVAL, action.name.span, action=action.name.value, why=why)
         elif action.approval == "none" and action.approval_span is not None:

@@ -1,5 +1,6 @@
-"""Every failure has a declared, sound handler: unhandled-failure, unsafe-retry, non-retryable,
-and the fallback checks (fallback-cycle, fallback-incompatible, fallback-riskier)."""
+"""Every failure of an action or of the planner's model request has a declared, sound handler:
+unhandled-failure, unsafe-retry, non-retryable, and the fallback checks (fallback-cycle,
+fallback-incompatible, fallback-riskier)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from specc import ast, codes
 from specc import types as t
 from specc.context import Context
 from specc.diagnostics import words
-from specc.failure import ACTION_KINDS, DEFAULT_EFFECT, DEFAULT_RISK, RETRYABLE
+from specc.failure import ACTION_KINDS, DEFAULT_EFFECT, DEFAULT_RISK, PLANNER_KINDS, RETRYABLE
 from specc.handling import chain, resolve, retried
 from specc.passes.workflow import assignable
 
@@ -46,6 +47,8 @@ def check(ctx: Context) -> None:
         _unsafe_retry(ctx, action)
         _fallbacks(ctx, action)
     _cycles(ctx)
+    if agent.planner is not None:
+        _planner(ctx, agent.planner)
 
 
 def _unhandled(ctx: Context, action: ast.Action) -> None:
@@ -54,6 +57,22 @@ def _unhandled(ctx: Context, action: ast.Action) -> None:
         kinds = words([f"`{k}`" for k in missing])
         ctx.reporter.report(codes.NO_HANDLER, action.name.span, action=action.name.value, kinds=kinds,
                             first=missing[0])
+
+
+def _planner(ctx: Context, planner: ast.Planner) -> None:
+    """The planner's model request: every kind it fails with is handled, and by no fallback. (Each
+    of them can be retried, and the handlers pass refuses any other kind in the planner.)"""
+    missing = [k for k in PLANNER_KINDS if resolve(ctx.agent, planner, k) is None]
+    if missing:
+        ctx.reporter.report(codes.PLANNER_NO_HANDLER, planner.kind.span, kinds=words([f"`{k}`" for k in missing]),
+                            first=missing[0])
+    seen: set[int] = set()
+    for kind in PLANNER_KINDS:
+        found = resolve(ctx.agent, planner, kind)
+        for strategy in chain(found.strategy if found is not None else None):
+            if strategy.kind == "fallback" and strategy.target is not None and id(strategy) not in seen:
+                seen.add(id(strategy))
+                ctx.reporter.report(codes.PLANNER_FALLBACK, strategy.target.span, target=strategy.target.value)
 
 
 def _non_retryable(ctx: Context, handler: ast.Handler) -> None:

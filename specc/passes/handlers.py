@@ -1,13 +1,13 @@
-"""Failure handlers and guards as written: every kind named exists, no kind is handled twice in one
-place, every fallback names a declared action, and a `require` neither retries nor falls back
-(guard-strategy)."""
+"""Failure handlers and guards as written: every kind named exists (and, in the planner, is one its
+model request can fail with), no kind is handled twice in one place, every fallback names a
+declared action, and a `require` neither retries nor falls back (guard-strategy)."""
 
 from __future__ import annotations
 
 from specc import ast, codes
 from specc.context import Context
 from specc.diagnostics import Label, did_you_mean
-from specc.failure import ANY, KIND_NAMES
+from specc.failure import ANY, KIND_NAMES, PLANNER_KINDS
 from specc.handling import chain
 
 
@@ -17,19 +17,26 @@ def check(ctx: Context) -> None:
         for require in action.requires:
             _guard(ctx, require)
     _handlers(ctx, ctx.agent.handlers)
+    if ctx.agent.planner is not None:
+        _handlers(ctx, ctx.agent.planner.handlers, planner=True)
     if ctx.agent.workflow is not None:
         for statement in ctx.agent.workflow.statements:
             if statement.require is not None:
                 _guard(ctx, statement.require)
 
 
-def _handlers(ctx: Context, handlers: list[ast.Handler]) -> None:
+def _handlers(ctx: Context, handlers: list[ast.Handler], planner: bool = False) -> None:
+    """The handlers of one action, the agent or (`planner`) the planner."""
+    kinds = PLANNER_KINDS if planner else KIND_NAMES
     seen: dict[str, ast.Span] = {}
     for handler in handlers:
         for kind in handler.kinds:
             if kind.value != ANY and kind.value not in KIND_NAMES:
                 ctx.reporter.report(codes.UNDEFINED_KIND, kind.span, name=kind.value,
-                                    help=did_you_mean(kind.value, set(KIND_NAMES) | {ANY}))
+                                    help=did_you_mean(kind.value, set(kinds) | {ANY}))
+                continue
+            if kind.value != ANY and kind.value not in kinds:
+                ctx.reporter.report(codes.PLANNER_KIND, kind.span, name=kind.value)
                 continue
             if kind.value in seen:
                 ctx.reporter.report(codes.DUPLICATE_HANDLER, kind.span, name=kind.value,

@@ -62,9 +62,14 @@ def check(ctx: Context) -> None:
             _strategy(ctx, require.strategy)
     for handler in agent.handlers:
         _strategy(ctx, handler.strategy)
-    if agent.planner is not None:
-        for setting in agent.planner.settings:
-            _setting(ctx, setting)
+    planner = agent.planner
+    if planner is not None:
+        if planner.max_turns is not None and planner.max_turns_span is not None:
+            _bound(ctx, "max_turns", planner.max_turns, planner.max_turns_span)
+        if planner.timeout_ms is not None and planner.timeout_span is not None:
+            _bound(ctx, "timeout", planner.timeout_ms, planner.timeout_span)
+        for handler in planner.handlers:
+            _strategy(ctx, handler.strategy)
     if agent.workflow is not None:
         for statement in agent.workflow.statements:
             if statement.require is not None:

@@ -9,6 +9,8 @@ from specc.context import Context, mount_key
 from specc.diagnostics import Label, did_you_mean
 
 PRIMS = {"string", "int", "number", "bool", "path", "url"}
+#: The planner's own tool, which ends a run with its result: no action may take its name.
+RESERVED_ACTION = "finish"
 
 
 def check(ctx: Context) -> None:
@@ -54,6 +56,8 @@ def check(ctx: Context) -> None:
                        labels=(Label(sym.actions[name].name.span, "first declared here"),))
             continue
         sym.actions[name] = action
+        if name == RESERVED_ACTION:
+            rep.report(codes.RESERVED_ACTION, action.name.span)
         params: dict[str, t.Type] = {}
         spans: dict[str, ast.Span] = {}
         for param in action.params:

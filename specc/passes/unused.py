@@ -1,5 +1,5 @@
 """unused-definition: a type or action that nothing uses is dead weight or a typo's victim.
-Actions count as used when a planner or `specc serve` may call them (no workflow)."""
+Actions count as used when the planner may call them, or `specc serve` (no workflow, no planner)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from specc.handling import chain
 def check(ctx: Context) -> None:
     agent, sym = ctx.agent, ctx.symbols
     called: set[str] = set()
-    if agent.workflow is None:
-        called = set(sym.actions)  # a planner, or a spec that only declares tools
+    if sym.tools is not None:
+        called = set(sym.tools)  # what the planner may call
+    elif agent.workflow is None:
+        called = set(sym.actions)  # a spec that only declares tools, for `specc serve`
     else:
         for statement in agent.workflow.statements:
             if statement.call is not None:
@@ -24,7 +26,7 @@ def check(ctx: Context) -> None:
         for strategy in _strategies(action.handlers, action.requires):
             if strategy.kind == "fallback" and strategy.target is not None:
                 called.add(strategy.target.value)
-    for strategy in _strategies(agent.handlers, []):
+    for strategy in _strategies(agent.handlers + (agent.planner.handlers if agent.planner else []), []):
         if strategy.kind == "fallback" and strategy.target is not None:
             called.add(strategy.target.value)
 
