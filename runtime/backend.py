@@ -9,7 +9,7 @@ protocol, not a rewrite of the runtime.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
@@ -87,8 +87,7 @@ class AttemptResult:
     `kind` is one of "ok" (exit 0), "error" (another exit status), "uncertain" (exit 3), "crash"
     (killed by the out-of-memory killer, by a signal, or stopped by the pids limit), "timeout",
     "invalid_output" (stdout over the cap) or "sandbox" (the attempt could not be set up or was not
-    hardened as asked; the tool never ran). `settings` are what the backend applied, for the record;
-    `connections` what the tool tried to reach through its egress.
+    hardened as asked; the tool never ran). `settings` are what the backend applied, for the record.
     """
 
     kind: AttemptKind
@@ -98,7 +97,10 @@ class AttemptResult:
     duration_s: float
     detail: str
     settings: dict[str, object] = field(default_factory=dict)
-    connections: list[ConnectionEvent] = field(default_factory=list)
+
+
+#: Where a backend reports what a tool attempted (its connections) as it learns of it.
+Report = Callable[[ConnectionEvent], None]
 
 
 class BackendUnavailable(Exception):
@@ -115,8 +117,9 @@ class Backend(Protocol):
     def reap(self) -> int:
         """Remove what killed runs left behind; return how many things were removed."""
 
-    def run(self, request: AttemptRequest) -> AttemptResult:
-        """Run one attempt and leave nothing of it behind. Raises `BackendUnavailable` when the
+    def run(self, request: AttemptRequest, report: Report) -> AttemptResult:
+        """Run one attempt and leave nothing of it behind; tell `report` every connection the tool
+        attempted, also when the attempt is interrupted. Raises `BackendUnavailable` when the
         backend went away; every other failure is a result of kind "sandbox"."""
 
     def close(self) -> None:

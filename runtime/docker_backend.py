@@ -3,7 +3,7 @@ through a per-action proxy when the attempt declares endpoints.
 
 It turns the spec's terms of an `AttemptRequest` into the engine's (networks, proxy variables) and
 back: the sandbox runs the container, the egress owns the networks and proxies of the run, and the
-connections a tool attempted come back with its result.
+connections a tool attempted are reported to the attempt's caller as the proxy delivers them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
-from .backend import AttemptRequest, AttemptResult, ConnectionEvent
+from .backend import AttemptRequest, AttemptResult, ConnectionEvent, Report
 from .egress import Egress, EgressError, Endpoint, reap_egress
 from .sandbox import Sandbox
 
@@ -31,7 +31,7 @@ class DockerBackend:
         self._upstream = egress_upstream
         self._trusted = tuple(trusted_networks)
         self._egress: dict[str, Egress] = {}  # per run id
-        self._connections: list[ConnectionEvent] = []
+        self._report: Report | None = None
 
     @property
     def client(self) -> Any:
@@ -46,9 +46,10 @@ class DockerBackend:
         # a killed run's proxies and networks go too, whether this run uses egress or not
         return self.sandbox.reap() + reap_egress(self.client)
 
-    def run(self, request: AttemptRequest) -> AttemptResult:
+    def run(self, request: AttemptRequest, report: Report) -> AttemptResult:
         if not request.endpoints:
             return self.sandbox.run(request)
+        self._report = report
         try:
             endpoints = [Endpoint.parse(text) for text in request.endpoints]
             network, proxy_env = self._egress_for(request.run_id).network_for(request.action, endpoints)
@@ -61,8 +62,12 @@ class DockerBackend:
                 self._egress_for(request.run_id).flush(request.action)
             except Exception:  # noqa: BLE001 - a dead proxy loses its last events; the outcome still counts
                 pass
-        result.connections, self._connections = self._connections, []
+            self._report = None
         return result
+
+    def _reported(self, event: ConnectionEvent) -> None:
+        if self._report is not None:  # a proxy's events after its attempt ended have no one to go to
+            self._report(event)
 
     def close(self) -> None:
         while self._egress:
@@ -79,7 +84,7 @@ class DockerBackend:
     def _egress_for(self, run_id: str) -> Egress:
         egress = self._egress.get(run_id)
         if egress is None:
-            egress = Egress(run_id, self.client, on_event=self._connections.append, upstream=self._upstream,
+            egress = Egress(run_id, self.client, on_event=self._reported, upstream=self._upstream,
                             trusted_networks=self._trusted).__enter__()
             self._egress[run_id] = egress
         return egress

@@ -17,6 +17,9 @@ class RunEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     KIND: ClassVar[str] = ""
+    #: The fields that carry what tools, people and models said, where a secret may stand; only
+    #: they are redacted, so the runtime's own fields (kinds, indexes, names) always read back.
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset()
 
     def data(self) -> dict[str, Any]:
         """The event's JSON object, as the store keeps it."""
@@ -30,6 +33,7 @@ class RunStarted(RunEvent):
     """A fresh run began with this (redacted) input and these options."""
 
     KIND: ClassVar[str] = "run_started"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"input"})
     agent: str = ""
     spec_hash: str = ""
     input: Any = None
@@ -50,6 +54,7 @@ class RunFinished(RunEvent):
     """The run ended or paused; `index` is the step it stopped at (None outside a step)."""
 
     KIND: ClassVar[str] = "run_finished"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"reason", "result"})
     status: str
     exit_code: int
     reason: str | None = None
@@ -65,6 +70,7 @@ class RunFinished(RunEvent):
 
 class StepStarted(RunEvent):
     KIND: ClassVar[str] = "step_started"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"arguments"})
     index: int
     step: str
     action: str
@@ -75,6 +81,7 @@ class StepFinished(RunEvent):
     """A step's result is final; `source` is "person" when `specc resolve --result` supplied it."""
 
     KIND: ClassVar[str] = "step_finished"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"result"})
     index: int
     step: str = ""
     action: str = ""
@@ -95,6 +102,7 @@ class AttemptIntent(RunEvent):
     """Written before the attempt's container starts: a crash after it leaves the attempt dangling."""
 
     KIND: ClassVar[str] = "attempt_intent"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"arguments"})
     index: int | None = None
     step: str = ""
     action: str = ""
@@ -108,6 +116,7 @@ class AttemptOutcome(RunEvent):
     """How an attempt ended: `kind` is "ok" or a failure kind."""
 
     KIND: ClassVar[str] = "attempt_outcome"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"detail", "stdout", "stderr"})
     index: int | None = None
     step: str
     action: str
@@ -125,6 +134,7 @@ class Connection(RunEvent):
     """One connection attempt through an action's egress proxy and its decision."""
 
     KIND: ClassVar[str] = "connection"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"host", "reason", "address", "method"})
     action: str
     host: str
     port: int
@@ -141,6 +151,7 @@ class Handler(RunEvent):
     """A handler decided what a failure leads to: a retry (with its backoff) or the final strategy."""
 
     KIND: ClassVar[str] = "handler"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"detail", "reason"})
     step: str | None = None
     index: int | None = None
     action: str | None = None
@@ -155,6 +166,7 @@ class Handler(RunEvent):
 
 class RequireFailed(RunEvent):
     KIND: ClassVar[str] = "require_failed"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"what", "reason"})
     what: str
     strategy: str
     reason: str
@@ -175,6 +187,7 @@ class ApprovalPending(RunEvent):
     """The run paused for a person's approval of these exact arguments."""
 
     KIND: ClassVar[str] = "approval_pending"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"arguments"})
     digest: str
     index: int | None = None
     step: str | None = None
@@ -189,6 +202,7 @@ class ApprovalDecided(RunEvent):
     """A decision on an approval: by a person on the terminal or `specc approve`, or by the timeout."""
 
     KIND: ClassVar[str] = "approval_decided"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"reason"})
     digest: str
     index: int | None = None
     step: str | None = None
@@ -214,6 +228,7 @@ class EscalationResolved(RunEvent):
     """`specc resolve`: a person's decision on an escalated run."""
 
     KIND: ClassVar[str] = "escalation_resolved"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"result", "reason"})
     index: int | None = None
     decision: Literal["retry", "abort", "result"]
     result: Any = None
@@ -237,6 +252,7 @@ class PlannerTurn(RunEvent):
     the model again for a recorded turn."""
 
     KIND: ClassVar[str] = "planner_turn"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"response"})
     turn: int
     response: dict[str, Any]
     usage: dict[str, Any] | None = None
@@ -248,6 +264,7 @@ class PlannerAnswer(RunEvent):
     that `finish` ended the run."""
 
     KIND: ClassVar[str] = "planner_answer"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"content"})
     turn: int
     call: int
     tool_call_id: str
@@ -260,6 +277,7 @@ class PlannerRequestFailed(RunEvent):
     """A request to the model failed; the planner's handler for `kind` decides what follows."""
 
     KIND: ClassVar[str] = "planner_request_failed"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"detail"})
     turn: int
     kind: str
     detail: str

@@ -135,6 +135,12 @@ class _Budget:
 
 
 Listener = Callable[[Event], None]
+
+#: Events that only tell what led to the next durable event (the outcome before the step's result,
+#: an answer before the next model turn): a crash between the two loses nothing resume relies on,
+#: so they are written in the next event's transaction.
+_WRITTEN_WITH_THE_NEXT = (ev.StepStarted, ev.StepReused, ev.AttemptOutcome, ev.Connection, ev.PlannerAnswer,
+                          ev.PlannerRequestFailed, ev.RequireFailed)
 Prompt = Callable[[str, ActionIR, dict[str, Any]], tuple[bool, str | None]]
 
 
@@ -308,6 +314,11 @@ def claim(store: RunStore, run_id: str) -> tuple[RunRecord, IR, ResumeState]:
         if not any(isinstance(e.event, ev.EscalationResolved) and e.seq > last_pause for e in stored):
             raise RunRefused(f"run {record.id} waits for a person: decide with `specc resolve {record.id} --retry | "
                              "--abort | --result JSON` first")
+    unreadable = next((e for e in store.events(record.id) if isinstance(e.event, ev.Unreadable)), None)
+    if unreadable is not None:
+        raise RunRefused(f"event {unreadable.seq} (`{unreadable.kind}`) of run {record.id} does not read as this "
+                         "specc writes it (another version, or an edited log: `specc show --verify` tells); "
+                         "resuming could repeat what the run already did, so it was not resumed")
     if record.status == "running":  # crashed: claim it only while its dead owner is still recorded
         claimed = store.claim_crashed(record.id, record.owner, current_owner())
     else:
@@ -343,6 +354,7 @@ class Run:
         self.prompt = prompt
         self.sleep = sleep
         self.input: Any = None
+        self._waiting: list[ev.RunEvent] = []
         secret_vars = {e.name for a in ir.actions.values() for e in a.env if e.secret}
         if ir.planner is not None and ir.planner.api_key_env is not None:
             secret_vars.add(ir.planner.api_key_env)
@@ -482,9 +494,16 @@ class Run:
     # -- events ------------------------------------------------------------------------------
 
     def _record(self, event: ev.RunEvent) -> None:
-        stored = self.store.append(self.run_id, event, self._redact if self._secrets else None)
+        """Write `event`, durable before this returns; an event that only tells what led to the next
+        durable one waits for it and is written in the same transaction (one fsync, not two)."""
+        self._waiting.append(event)
+        if isinstance(event, _WRITTEN_WITH_THE_NEXT):
+            return
+        waiting, self._waiting = self._waiting, []
+        written = self.store.append_all(self.run_id, waiting, self._redact if self._secrets else None)
         if self.listener is not None:
-            self.listener(stored)
+            for stored in written:
+                self.listener(stored)
 
     def _redact_bytes(self, data: bytes) -> bytes:
         """Redact before anything is cut, so a secret across the cut cannot survive in part."""
@@ -611,12 +630,10 @@ class Run:
                                       arguments=tool_args, image=action.image, timeout_s=round(timeout_s, 3)))
         _fault("after_intent", attempt)
         try:
-            result = self.backend.run(request)
+            result = self.backend.run(request, lambda seen: self._record(ev.Connection(**dataclasses.asdict(seen))))
         except BackendUnavailable as exc:
             return Failed(str(exc), kind="sandbox", exit_code=EXIT_SANDBOX)
         _fault("after_tool", attempt)
-        for connection in result.connections:
-            self._record(ev.Connection(**dataclasses.asdict(connection)))
         kind, detail, value = _classify(action, result)
         if kind == "timeout" and budget.remaining_s() <= 0:
             kind, detail = "budget", "the run ran out of its `wall` time during the attempt"

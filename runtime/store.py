@@ -2,8 +2,8 @@
 
 An embedded SQLite database in WAL mode with `synchronous=FULL`. Each event carries a SHA-256
 chained to the previous event of its run, so `verify` finds a truncated, edited or reordered log.
-Events are the typed models of `events.py`; the writer passes its redaction, applied before the
-write.
+Events are the typed models of `events.py`; the writer passes its redaction, applied to their
+payload fields before the write.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,25 +143,39 @@ class RunStore:
             (run_id, agent, spec_hash, ir_hash, now, now, json.dumps(input_value, ensure_ascii=False), ir, owner),
         )
 
-    def append(self, run_id: str, event: RunEvent,
-               redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Event:
+    def append(self, run_id: str, event: RunEvent, redact: Callable[[Any], Any] | None = None) -> Event:
         """Append one event, chained to the last, and make it durable before returning; `redact`
-        takes the secrets out of its JSON before anything is written."""
-        kind = event.KIND
-        data = event.data() if redact is None else redact(event.data())
-        text = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
+        takes the secrets out of its payload fields before anything is written."""
+        return self.append_all(run_id, [event], redact)[0]
+
+    def append_all(self, run_id: str, events: Sequence[RunEvent],
+                   redact: Callable[[Any], Any] | None = None) -> list[Event]:
+        """Append events in order, chained, in one transaction: all of them are durable before this
+        returns, or none is written."""
+        rows = []
+        for event in events:
+            data = event.data()
+            if redact is not None:
+                data = {k: redact(v) if k in event.PAYLOAD else v for k, v in data.items()}
+            rows.append((event, data, json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)))
+        written: list[Event] = []
         try:
             self._db.execute("BEGIN IMMEDIATE")
             row = self._db.execute(
                 "SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,)
             ).fetchone()
-            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+            seq, prev = (row[0], row[1]) if row else (0, GENESIS)
             at = time.time()
-            digest = event_hash(run_id, seq, at, kind, text, prev)
-            self._db.execute(
-                "INSERT INTO events (run_id, seq, at, kind, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, seq, at, kind, text, prev, digest),
-            )
+            for event, data, text in rows:
+                seq += 1
+                digest = event_hash(run_id, seq, at, event.KIND, text, prev)
+                self._db.execute(
+                    "INSERT INTO events (run_id, seq, at, kind, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, seq, at, event.KIND, text, prev, digest),
+                )
+                written.append(Event(run_id, seq, at, event.KIND, data, prev, digest,
+                                     [event] if redact is None else []))
+                prev = digest
             self._db.execute("UPDATE runs SET updated = ? WHERE id = ?", (at, run_id))
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -170,8 +184,7 @@ class RunStore:
             except sqlite3.Error:
                 pass
             raise StoreError(f"cannot write to the run store `{self.path}`: {exc}") from None
-        model = [event] if redact is None else []
-        return Event(run_id, seq, at, kind, data, prev, digest, model)
+        return written
 
     def set_status(self, run_id: str, status: str, *, result: Any = None, reason: str | None = None,
                    owner: str | None = None) -> None:

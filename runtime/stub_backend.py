@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backend import AttemptKind, AttemptRequest, AttemptResult
+from .backend import AttemptKind, AttemptRequest, AttemptResult, Report
 
 #: What each simulated failure looks like at the boundary, as the Docker backend reports it.
 _FAILURES: dict[str, tuple[int | None, str]] = {
@@ -64,7 +64,7 @@ class StubBackend:
     def reap(self) -> int:
         return 0
 
-    def run(self, request: AttemptRequest) -> AttemptResult:
+    def run(self, request: AttemptRequest, report: Report | None = None) -> AttemptResult:
         script = self.answers.get(request.action)
         used = sum(1 for call in self.calls if call.action == request.action)
         self.calls.append(request)

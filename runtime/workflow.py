@@ -57,7 +57,7 @@ def run_workflow(run: Run) -> Outcome:
                 except ValueRejected as exc:
                     return run.finish("failed", EXIT_FAILED, reason=f"the returned value breaks `output`: {exc}",
                                       at=at)
-                return run.finish("succeeded", EXIT_SUCCEEDED, result=result, at=at)
-        return run.finish("succeeded", EXIT_SUCCEEDED, at=at)
+                return run.finish("succeeded", EXIT_SUCCEEDED, result=result)
+        return run.finish("succeeded", EXIT_SUCCEEDED)
     except KeyboardInterrupt:
         return run.finish("interrupted", EXIT_INTERRUPTED, reason="interrupted by a signal", at=at)

@@ -5,6 +5,7 @@ be written: what `specc check` accepts runs exactly as written, and what it cann
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,43 @@ def test_what_checks_clean_runs_as_written(tmp_path: Path, place: str, strategy:
     else:
         assert ran == ["act"] * first
         assert (outcome.status, outcome.reason) == ({"escalate": "escalated", "abort": "failed"}[strategy], "why")
+
+
+def test_a_short_secret_never_corrupts_the_runtimes_own_fields(tmp_path: Path) -> None:
+    """A secret that happens to stand inside the runtime's own words (`io` in `action`, `via`) is
+    redacted from what tools said, never from kinds, names and indexes: resume still reads them."""
+    from specc.runtime.run import load_state
+
+    text = spec_text("on error abort").replace(
+        'mount "./tools" at "/tools" read_only', 'mount "./tools" at "/tools" read_only\n    env TOK secret').replace(
+        "effect read\n", "effect read\n    env TOK\n", 1)
+    ir, errors = compile_spec(tmp_path, text)
+    assert ir is not None, errors
+    backend = StubBackend({"act": [succeed({"n": 1})]})
+    with RunStore(str(tmp_path / "runs.db")) as store:
+        run = Run.start(ir, store, backend, {}, env={"TOK": "io"})
+        assert run.call("act", {"x": 1}, at=Position(0, "r")) == Done({"n": 1})
+        trail = store.events(run.run_id)
+        assert not [e for e in trail if isinstance(e.event, ev.Unreadable)]
+        assert load_state(store, run.run_id).finished == {0: {"n": 1}}
+        assert all("action" not in e.data or "[redacted]" not in str(e.data["action"]) for e in trail)
+
+
+def test_a_log_that_does_not_read_back_is_never_resumed(tmp_path: Path) -> None:
+    import sqlite3
+
+    from specc.runtime.run import RunRefused, claim
+
+    ir, errors = compile_spec(tmp_path, spec_text(approval="approval required"))
+    assert ir is not None, errors
+    with RunStore(str(tmp_path / "runs.db")) as store:
+        run = Run.start(ir, store, StubBackend(), {})
+        paused = run.call("act", {"x": 1}, at=Position(0, "r"))
+        assert isinstance(paused, Paused)
+        run.stop(paused, Position(0, "r"))
+    db = sqlite3.connect(str(tmp_path / "runs.db"))
+    db.execute("UPDATE events SET data = ? WHERE kind = 'step_started'", (json.dumps({"index": "zero"}),))
+    db.commit()
+    db.close()
+    with RunStore(str(tmp_path / "runs.db")) as store, pytest.raises(RunRefused, match="was not resumed"):
+        claim(store, run.run_id)

@@ -54,7 +54,7 @@ class FakeSandbox:
     def reap(self) -> int:
         return 0
 
-    def run(self, request: AttemptRequest) -> AttemptResult:
+    def run(self, request: AttemptRequest, report: Any = None) -> AttemptResult:
         FakeSandbox.calls.append(request)
         return FakeSandbox.answer(request)
 
