@@ -169,7 +169,7 @@ def _told(conversation: _Conversation, call: ToolCall, content: str, *, rejected
 
 def _answer(run: Run, conversation: _Conversation, turn: int, index: int, call: ToolCall) -> Outcome | None:
     """Run or reject one proposal and tell the model; an outcome when the run ends or pauses."""
-    at = Position(conversation.proposals, f"turn {turn} call {index}: {call.name}", turn, index)
+    at = Position(conversation.proposals, f"turn {turn} call {index}", turn, index)
     conversation.proposals += 1
     assert run.ir.planner is not None
     allowed = run.ir.planner.tools
@@ -203,7 +203,7 @@ def _answer(run: Run, conversation: _Conversation, turn: int, index: int, call: 
             return reject(f"{exc}; `finish` takes the agent's output contract")
         run.record(ev.PlannerAnswer(turn=turn, call=index, tool_call_id=call.id, name=call.name, outcome="finished",
                                     content="finished"))
-        return run.finish("succeeded", EXIT_SUCCEEDED, result=result, at=at)
+        return run.finish("succeeded", EXIT_SUCCEEDED, result=result)
     if call.name not in allowed:
         return reject(f"there is no tool `{call.name}`; the tools are {', '.join(f'`{t}`' for t in allowed)} "
                       f"and `{FINISH}`")

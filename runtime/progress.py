@@ -67,6 +67,14 @@ class Human:
             self._line(f"    [yellow]on {event.kind}[/]: {event.strategy}{extra}")
         elif isinstance(event, ev.RequireFailed):
             self._line(f"  [yellow]require failed[/]: {event.reason} ({event.strategy})")
+        elif isinstance(event, ev.PlannerTurn):
+            calls = (event.response.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []
+            names = ", ".join(str((c.get("function") or {}).get("name")) for c in calls if isinstance(c, dict))
+            self._line(f"[bold]turn {event.turn}[/]: the model " + (f"calls {names}" if names else "answers in text"))
+        elif isinstance(event, ev.PlannerAnswer) and event.outcome == "rejected":
+            self._line(f"  [yellow]rejected[/] {event.name}: {event.content.removeprefix('rejected: ')}")
+        elif isinstance(event, ev.PlannerRequestFailed):
+            self._line(f"  [red]model request failed[/]: {event.kind} - {event.detail}")
 
     def _stop(self) -> None:
         if self._progress is not None:

@@ -92,7 +92,7 @@ def _support_desk(folder: Path, run: Run, store: Path) -> None:
     assert [json.loads(line)["order"] for line in refunds] == ["ORD-100234"]
     assert len((outbox / "replies.jsonl").read_text().splitlines()) == 1
     shown = specc("show", run_id, "--store", str(store), cwd=folder)
-    assert "turn 3: the model says refund(" in shown.stdout
+    assert "turn 3: the model says refund(" in shown.stdout, shown.stdout
     assert show_json(store, run_id)["result"]["outcome"] == "refunded"
 
 
