@@ -198,10 +198,12 @@ def main() -> None:
 
         client = docker.from_env()
         bare_sdk_run(client)
-        sandbox, step, per_run, per_process, bare, sdk, baseline = [], [], [], [], [], [], []
+        sandbox, step, per_run, per_process, bare, sdk, baseline, baseline_run = [], [], [], [], [], [], [], []
         for _ in range(args.runs):
             if args.baseline:
-                baseline += spans(run_spec(spec, baseline_store, args.baseline)[0], "step_started", "step_finished")
+                old = run_spec(spec, baseline_store, args.baseline)[0]
+                baseline += spans(old, "step_started", "step_finished")
+                baseline_run += [spans(old, "run_started", "run_finished")[0] / args.steps] * args.steps
             events, elapsed = run_spec(spec, store)
             sandbox += spans(events, "attempt_intent", "attempt_outcome")
             step += spans(events, "step_started", "step_finished")
@@ -236,8 +238,12 @@ def main() -> None:
           f"p90 {percentile(step, 90) / percentile(sdk, 90):.2f}")
     if baseline:
         print(row("baseline step", baseline, bare_median))
+        print(row("baseline run total / steps", baseline_run, bare_median))
         print(f"step vs the baseline's step: median {statistics.median(step) / statistics.median(baseline):.3f}, "
               f"p90 {percentile(step, 90) / percentile(baseline, 90):.3f}")
+        print(f"run total / steps vs the baseline's: median "
+              f"{statistics.median(per_run) / statistics.median(baseline_run):.3f}, "
+              f"p90 {percentile(per_run, 90) / percentile(baseline_run, 90):.3f}")
 
 
 if __name__ == "__main__":
