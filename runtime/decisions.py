@@ -93,10 +93,14 @@ def resolve_escalation(store: RunStore, run_id: str, *, decision: str | None, re
     finished = [e.event for e in stored if isinstance(e.event, ev.RunFinished)]
     index = finished[-1].index if finished and isinstance(finished[-1], ev.RunFinished) else None
     if index is None:
-        if decision == "retry" and any(isinstance(e.event, ev.PlannerTurn | ev.PlannerRequestFailed) for e in stored):
+        planner = any(isinstance(e.event, ev.PlannerTurn | ev.PlannerRequestFailed) for e in stored)
+        if planner and decision == "retry":
             # the planner's own request escalated: resuming asks the model again
             store.append(record.id, ev.EscalationResolved(index=None, decision="retry", by=user(), reason=reason))
             return record
+        if planner and decision != "abort":
+            raise DecisionRefused(f"run {record.id} escalated on a request to its model, which has no result to "
+                                  "supply: --retry asks the model again, --abort ends the run")
         if decision != "abort":
             raise DecisionRefused(f"run {record.id} escalated outside a step (its budget); only --abort applies")
         reason_text = "a person aborted the run" + (f": {reason}" if reason else "")

@@ -82,7 +82,7 @@ class ModelClient:
         except httpx.TimeoutException as exc:
             return ModelFailure("timeout", f"the model did not answer in time ({type(exc).__name__})",
                                 time.monotonic() - started)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return ModelFailure("error", f"the request to `{self.url}` failed: {exc or type(exc).__name__}",
                                 time.monotonic() - started)
         except _TooLarge:

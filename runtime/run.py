@@ -250,6 +250,9 @@ def preflight(ir: IR, raw_input: str | bytes, env: Mapping[str, str]) -> Any:
         for name in (ir.planner.endpoint_env, ir.planner.api_key_env):
             if name is not None and not env.get(name):
                 raise ValueRejected(f"the planner needs env var `{name}`, which is not set")
+        problem = endpoint_problem(env[ir.planner.endpoint_env])
+        if problem is not None:
+            raise ValueRejected(f"env var `{ir.planner.endpoint_env}` {problem}")
     for action in reachable_actions(ir):
         for host in action.hosts:
             try:
@@ -270,6 +273,21 @@ def preflight(ir: IR, raw_input: str | bytes, env: Mapping[str, str]) -> Any:
                     f"mount `{mount.name}` is read_write, but the sandbox user {action.user} cannot write "
                     f"`{mount.source}`; give it write access (for example `chmod o+w {mount.source}`)")
     return value
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why `url` cannot be a model's base URL (`http(s)://host[:port][/path]`), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        return f"is not a URL ({exc}): give the model's base URL, such as `http://127.0.0.1:8000/v1`"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return (f"is `{url}`, not an http(s) URL with a host: give the model's base URL, such as "
+                "`http://127.0.0.1:8000/v1`")
+    return None
 
 
 def reachable_actions(ir: IR) -> list[ActionIR]:

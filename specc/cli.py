@@ -322,10 +322,16 @@ def _execute(ir: Any, store: Any, options: Any, *, as_json: bool, start: Any) ->
     from specc.runtime.workflow import run_workflow
 
     if ir.planner is not None:
+        from specc.runtime.run import endpoint_problem
+
         missing = [n for n in (ir.planner.endpoint_env, ir.planner.api_key_env) if n and not os.environ.get(n)]
         if missing:
             store.close()
             _fail(f"the planner needs env var `{missing[0]}`, which is not set; nothing was run", EXIT_USAGE)
+        problem = endpoint_problem(os.environ[ir.planner.endpoint_env])
+        if problem is not None:
+            store.close()
+            _fail(f"env var `{ir.planner.endpoint_env}` {problem}; nothing was run", EXIT_USAGE)
     listener = JsonLines() if as_json else Human()
     prompt = None
     if not as_json and sys.stdin.isatty() and sys.stderr.isatty():

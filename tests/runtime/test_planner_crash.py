@@ -95,3 +95,53 @@ def test_killed_during_a_tool_call(tmp_path: Path) -> None:
     assert shown["status"] == "succeeded"
     assert [e["action"] for e in shown["events"] if e["event"] == "attempt_intent"] == ["read_ticket", "read_ticket"]
     assert not containers(f"specc.run_id={run_id}")
+
+
+def test_an_endpoint_that_is_down_ends_the_run_with_a_last_line_that_says_so(tmp_path: Path) -> None:
+    import socket
+
+    folder, spec = copy_example(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = tmp_path / "runs.db"
+    done = subprocess.run(run_args(spec, store, {"ticket": "T-1002"}, as_json=False), capture_output=True,
+                          text=True, timeout=120, cwd=folder,
+                          env=specc_env({"PLANNER_URL": f"http://127.0.0.1:{port}/v1"}))
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "failed" in last and "the model request failed with `error`" in last, last
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1/v1", "http://[::1/v1", "http://127.0.0.1:port/v1"])
+def test_an_endpoint_that_is_not_a_url_is_refused_before_anything_runs(tmp_path: Path, url: str) -> None:
+    folder, spec = copy_example(tmp_path)
+    store = tmp_path / "runs.db"
+    done = subprocess.run(run_args(spec, store, {"ticket": "T-1002"}), capture_output=True, text=True,
+                          timeout=60, cwd=folder, env=specc_env({"PLANNER_URL": url}))
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "PLANNER_URL" in last and "nothing was run" in last, last
+    assert "Traceback" not in done.stderr
+
+
+def test_an_escalated_model_request_is_retried_after_a_person_says_so(tmp_path: Path) -> None:
+    folder, spec = copy_example(tmp_path)
+    spec.write_text(spec.read_text().replace("on timeout, error retry 2 backoff 500ms..10s then abort",
+                                             'on timeout, error escalate "the model is down"'))
+    store = tmp_path / "runs.db"
+    with ScriptedModel([{"status": 503, "body": "overloaded"}, READ, FINISH]) as model:
+        proc = start(spec, store, model)
+        proc.communicate(timeout=120)
+        assert proc.returncode == 3
+        (run_id,) = run_statuses(store)
+        assert run_statuses(store) == {run_id: "escalated"}
+        refused = specc("resolve", run_id, "--result", "{}", "--store", str(store), cwd=folder)
+        assert refused.returncode == 2 and "--abort" in refused.stderr, refused.stderr
+        decided = specc("resolve", run_id, "--retry", "--store", str(store), cwd=folder)
+        assert decided.returncode == 0, decided.stderr
+        resumed = resume(folder, store, model)
+        assert resumed.returncode == 0, resumed.stderr
+        assert len(model.requests) == 3
+    assert show_json(store, run_id)["result"]["outcome"] == "handed_over"
