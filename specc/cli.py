@@ -440,6 +440,137 @@ def _last_line(outcome: Any) -> str:
     return f"run {run_id} failed{where}: {outcome.reason}; `specc show {run_id}` shows the trace"
 
 
+@main.command("test")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--backend", type=click.Choice(["stub", "docker"]), default="stub", show_default=True,
+              help="stub: no Docker, failures simulated at the backend boundary; docker: real containers.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
+              help="A matrix on a terminal, the JSON report, or JUnit XML for CI.")
+@click.option("--only", "only", metavar="ACTION", help="Only the cases of this action.")
+@click.option("--input", "input_value", metavar="JSON|@FILE",
+              help="The run's input (default: input.json beside the spec, else a sample of the contract).")
+@click.option("--scenarios", "scenarios_path", type=click.Path(dir_okay=False),
+              help="A scenario file (default: SPEC's name with .scenarios.json, when it exists).")
+def test_command(spec: str, backend: str, fmt: str, only: str | None, input_value: str | None,
+                 scenarios_path: str | None) -> None:
+    """Test the unhappy paths: inject every failure the spec handles, compare with its handlers.
+
+    For each action a run can reach and each failure kind (timeout, error,
+    crash, invalid_output, uncertain, sandbox; denied where it needs
+    approval; the run's budget), the failure is injected once and always,
+    the agent runs with every other action answering a canned result, and
+    what happened is compared with what the spec declares: attempts,
+    backoffs, fallbacks, pauses and failures with their reasons. Scenarios
+    written beside the spec run too (docs/testing.md).
+
+    \b
+    Exit status: 0 every case holds, 1 a case differs (or the spec has
+    errors), 2 usage error, 5 Docker unavailable (--backend docker).
+
+    \b
+    Examples:
+      specc test specs/refund/refund.agent
+      specc test specs/refund/refund.agent --backend docker --only issue_refund
+      specc test agent.agent --format junit > specc-test.xml
+    """
+    from pathlib import Path
+
+    from specc.runtime import spectest
+    from specc.runtime.backend import BackendUnavailable
+    from specc.runtime.run import EXIT_SANDBOX
+    from specc.runtime.values import ValueRejected, parse_json, validate
+
+    ir = _load_for_run(spec, EXIT_ERRORS)
+    if only is not None and only not in ir.actions:
+        from specc.diagnostics import did_you_mean
+
+        hint = did_you_mean(only, set(ir.actions))
+        raise click.UsageError(f"`{only}` is not an action of `{ir.agent}`" + (f"; {hint}" if hint else ""))
+    spec_path = Path(spec)
+    if input_value is None and (spec_path.parent / "input.json").exists():
+        input_value = "@" + str(spec_path.parent / "input.json")
+    try:
+        value = parse_json(_read_input(input_value), "the input") if input_value else spectest.sample_input(ir)
+        if ir.input_schema is not None:
+            validate(value, ir.input_schema, "input")
+        scenario_file = Path(scenarios_path) if scenarios_path else spec_path.with_suffix(".scenarios.json")
+        if scenarios_path and not scenario_file.exists():
+            raise click.UsageError(f"`{scenarios_path}` does not exist")
+        canned, scenarios = spectest.load_scenarios(scenario_file, ir) if scenario_file.exists() \
+            else (spectest.canned_results(ir), [])
+        if backend == "docker":
+            from specc.runtime.docker_backend import DockerBackend
+
+            def make() -> Any:
+                return DockerBackend()
+
+            probe = DockerBackend()
+            probe.check(a.image for a in ir.actions.values())
+            probe.reap()
+        else:
+            from specc.runtime.stub_backend import StubBackend
+
+            def make() -> Any:
+                return StubBackend()
+
+        target = spectest.Target(ir, value, canned, make, docker=backend == "docker")
+        results = spectest.run_all(target, only)
+        scenario_results = [spectest.run_scenario(target, s) for s in scenarios] if only is None else []
+    except ValueRejected as exc:
+        _fail(f"input rejected: {exc}; nothing was run", EXIT_USAGE)
+    except spectest.SpecTestError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except BackendUnavailable as exc:
+        _fail(f"{exc}; nothing was run", EXIT_SANDBOX)
+    failed = sum(not r.ok for r in results) + sum(not s.ok for s in scenario_results)
+    if fmt == "json":
+        click.echo(json.dumps(spectest.report_json(results, scenario_results), indent=2, ensure_ascii=False))
+    elif fmt == "junit":
+        click.echo(spectest.report_junit(ir.agent, results, scenario_results))
+    else:
+        _print_matrix(ir, results, scenario_results)
+    total = len(results) + len(scenario_results)
+    verdict = "every case holds" if not failed else f"{failed} of {total} cases differ from the spec"
+    click.echo(f"{ir.agent}: {total} cases ({len(scenario_results)} scenarios), {verdict} "
+               f"[{backend} backend]", err=True)
+    sys.exit(EXIT_ERRORS if failed else EXIT_OK)
+
+
+def _print_matrix(ir: Any, results: Any, scenarios: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from specc.runtime.spectest import INJECTED
+
+    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    kinds = [*INJECTED, "denied", "budget"]
+    table = Table(title=f"specc test {ir.agent}: each cell is once/always (. holds, X differs, - not a case)")
+    table.add_column("action")
+    for kind in kinds:
+        table.add_column(kind, justify="center")
+    rows: dict[str, dict[str, str]] = {}
+    for r in results:
+        cells = rows.setdefault(r.case.action, {})
+        cells[r.case.kind] = cells.get(r.case.kind, "") + ("." if r.ok else "X")
+    for action, cells in rows.items():
+        table.add_row(action, *(cells.get(kind, "-") for kind in kinds))
+    console.print(table)
+    for s in scenarios:
+        console.print(f"scenario {s.scenario.name}: " + ("holds" if s.ok else "DIFFERS"))
+    for r in results:
+        if not r.ok:
+            console.print(f"\n[bold red]{r.case.name}[/]")
+            console.print(f"  declared: {json.dumps(r.expected.shown(), ensure_ascii=False)}")
+            console.print(f"  observed: {json.dumps(r.observed.shown(), ensure_ascii=False)}")
+            for problem in r.problems:
+                console.print(f"  - {problem}")
+    for s in scenarios:
+        if not s.ok:
+            console.print(f"\n[bold red]scenario {s.scenario.name}[/]")
+            for problem in s.problems:
+                console.print(f"  - {problem}")
+
+
 @main.command()
 @click.argument("run_id")
 @click.option("--deny", is_flag=True, help="Refuse instead of approving.")
