@@ -755,6 +755,78 @@ def _summarise(stored: Any) -> str:
     return json.dumps(stored.data, ensure_ascii=False)[:300]
 
 
+@main.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
+              help="The run store (default: .specc/runs.db in the working folder).")
+@click.option("--since", metavar="DATE", help="Only runs started then or later: YYYY-MM-DD or an ISO timestamp.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="How to print the report.")
+def stats(spec: str | None, store_path: str | None, since: str | None, fmt: str) -> None:
+    """Observed reliability: each action's success rate in the run store against its claim.
+
+    Per action: attempts, successes, the rate with its 95% Wilson interval,
+    the declared `reliability`, and BELOW where the whole interval lies under
+    it; then the agent's compounded observed success against its target.
+    SPEC (an `.agent` file or a built IR) picks the agent; runs of every
+    version of it count. Without SPEC the store must hold runs of one agent.
+
+    \b
+    Exit status: 0 report printed (also when there are no runs yet), 1 the
+    spec has errors, 2 usage error or an unreadable store.
+
+    \b
+    Examples:
+      specc stats specs/invoice/invoice.agent
+      specc stats --since 2026-03-01 --format json
+    """
+    from specc.runtime.stats import StatsError, collect, parse_since, render_text
+    from specc.runtime.store import DEFAULT_STORE
+
+    since_at = None
+    if since is not None:
+        try:
+            since_at = parse_since(since)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+    ir = None
+    if spec is not None:
+        from specc.compiler import compile_source
+        from specc.render import summary, text, use_colour
+
+        if not os.path.isfile(spec):
+            raise click.UsageError(f"`{spec}` is not a file" if os.path.exists(spec) else f"`{spec}` does not exist")
+        try:
+            with open(spec, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise click.UsageError(f"cannot read `{spec}`: {exc.strerror}") from None
+        if spec.endswith(".json"):
+            from specc.runtime.ir_loader import IRRejected, load_ir
+
+            try:
+                ir = load_ir(data, spec)
+            except IRRejected as exc:
+                _fail(str(exc), EXIT_ERRORS)
+        result = compile_source(data, spec) if ir is None else None
+        if result is not None and result.has_errors:
+            colour = use_colour(sys.stderr)
+            click.echo(text(result.diagnostics, {spec: result.source}, colour), err=True, color=colour)
+            _fail(f"{summary(result.diagnostics, 1, colour)}; fix them to report on this spec", EXIT_ERRORS)
+        if result is not None:
+            ir = result.ir
+    try:
+        report = collect(store_path or DEFAULT_STORE, ir, since_at)
+    except StatsError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if fmt == "json":
+        click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+        if report.note:
+            click.echo(report.note, err=True)
+    else:
+        click.echo(render_text(report))
+
+
 @main.group()
 def image() -> None:
     """Build the images specc runs tools in (no registry needed)."""
