@@ -124,3 +124,23 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release what the run held (networks, proxies); nothing of the run may stay."""
+
+
+class Delegating:
+    """A backend that hands everything to `inner`; a wrapper overrides what it changes (the
+    fault injection of `specc test`, a test's backend that misbehaves on purpose)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    def check(self, images: Iterable[str]) -> None:
+        self.inner.check(images)
+
+    def reap(self) -> int:
+        return self.inner.reap()
+
+    def run(self, request: AttemptRequest, report: Report) -> AttemptResult:
+        return self.inner.run(request, report)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -24,7 +24,7 @@ from specc.handling import chain, final
 from specc.ir import IR, ActionIR, StrategyIR
 
 from . import events as ev
-from .backend import AttemptRequest, AttemptResult, Backend, Report
+from .backend import AttemptRequest, AttemptResult, Backend, Delegating, Report
 from .run import Outcome, Position, Run, reachable_actions
 from .samples import NoSample, sample
 from .store import RunStore
@@ -174,7 +174,7 @@ def expected(ir: IR, case: Case, steps: list[str]) -> Behaviour:
 # -- injection -----------------------------------------------------------------------------------
 
 
-class Injector:
+class Injector(Delegating):
     """Wraps a backend: the action under test fails as the case says, every other attempt answers
     its canned result. With the stub backend nothing runs; with Docker every attempt runs in its
     real, hardened container, the failure caused by a real tool (exit 1 or 3, junk on stdout, the
@@ -182,22 +182,13 @@ class Injector:
 
     def __init__(self, inner: Backend, ir: IR, canned: Mapping[str, list[dict[str, Any]]], case: Case | None,
                  *, docker: bool) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.ir = ir
         self.canned = canned
         self.case = case
         self.docker = docker
         self.attempts: dict[str, int] = {}
         self.failed = False
-
-    def check(self, images: Any) -> None:
-        self.inner.check(images)
-
-    def reap(self) -> int:
-        return self.inner.reap()
-
-    def close(self) -> None:
-        self.inner.close()
 
     def run(self, request: AttemptRequest, report: Report) -> AttemptResult:
         count = self.attempts.get(request.action, 0)

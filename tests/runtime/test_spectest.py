@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from specc.cli import main
 from specc.compiler import compile_file
 from specc.runtime import spectest
-from specc.runtime.backend import AttemptRequest, AttemptResult, Backend, Report
+from specc.runtime.backend import AttemptRequest, AttemptResult, Delegating, Report
 from specc.runtime.stub_backend import StubBackend
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -47,21 +47,9 @@ def test_every_case_of_every_example_holds_on_the_stub_backend(spec: Path) -> No
     assert scenarios, f"{spec.parent.name} has no scenario file"
 
 
-class Disobeying:
+class Disobeying(Delegating):
     """A backend that reports every injected timeout as an error: the run then follows the
     handler for `error`, not the one the spec declares for `timeout`."""
-
-    def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-
-    def check(self, images: Any) -> None:
-        self.inner.check(images)
-
-    def reap(self) -> int:
-        return self.inner.reap()
-
-    def close(self) -> None:
-        self.inner.close()
 
     def run(self, request: AttemptRequest, report: Report) -> AttemptResult:
         result = self.inner.run(request, report)
