@@ -9,25 +9,7 @@ import os
 from specc import ast, codes
 from specc.context import Context, mount_key
 from specc.diagnostics import Label
-
-#: Host folders no agent may see, with why. A mount inside one of them, or above one, is refused.
-FORBIDDEN: dict[str, str] = {
-    "/": "the root holds the whole host",
-    "/proc": "it exposes the host's processes and kernel",
-    "/sys": "it exposes the host's kernel and devices",
-    "/dev": "it exposes the host's devices",
-    "/etc": "it holds the host's configuration and secrets",
-    "/usr": "it holds the host's programs",
-    "/boot": "it holds the host's kernel",
-    "/var/run": "it holds the Docker socket, which is root on the host",
-    "/run": "it holds the Docker socket, which is root on the host",
-    "/var/lib/docker": "it holds every container's files",
-}
-#: Sockets that grant control of the Docker engine.
-SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
-#: Folders of the container a mount must not cover.
-CONTAINER_SYSTEM = ("/", "/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64",
-                    "/boot", "/root", "/var", "/run")
+from specc.safety import covers_system, forbidden_host_path, home_folders
 
 
 def container_target(mount: ast.ScopeMount) -> str:
@@ -47,7 +29,7 @@ def host_path(base_dir: str, written: str) -> str:
 def check(ctx: Context) -> None:
     if ctx.agent.scope is None:
         return
-    homes = _home_folders()
+    homes = home_folders()
     targets: dict[str, ast.ScopeMount] = {}
     for mount in ctx.agent.scope.mounts:
         if ctx.symbols.mounts.get(mount_key(mount.path.value)) is not mount:
@@ -55,14 +37,14 @@ def check(ctx: Context) -> None:
         written = mount.path.value
         absolute = host_path(ctx.base_dir, written)
         real = os.path.realpath(absolute)
-        problem = _forbidden(absolute, homes) or _forbidden(real, homes)
+        problem = forbidden_host_path(absolute, homes) or forbidden_host_path(real, homes)
         if problem is not None:
             forbidden, why = problem
             ctx.reporter.report(codes.FORBIDDEN_PATH, mount.path.span, path=written, forbidden=forbidden, why=why)
         elif os.path.islink(absolute.rstrip("/")):
             ctx.reporter.report(codes.SYMLINK_MOUNT, mount.path.span, path=written, target=os.readlink(absolute))
         target = container_target(mount)
-        if mount.target is not None and (not mount.target.value.startswith("/") or _covers_system(target)):
+        if mount.target is not None and (not mount.target.value.startswith("/") or covers_system(target)):
             ctx.reporter.report(codes.BAD_TARGET, mount.target.span, target=mount.target.value)
             continue
         first = targets.get(target)
@@ -72,42 +54,3 @@ def check(ctx: Context) -> None:
             continue
         targets[target] = mount
 
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
-def _forbidden(path: str, homes: set[str]) -> tuple[str, str] | None:
-    """The forbidden place a host path exposes, with why; None when it is fine. A system folder
-    is forbidden with everything inside it; a home folder itself, its parents and its hidden
-    folders (`~/.ssh`) are forbidden, while a project inside a home folder is fine."""
-    if path == "/":
-        return "/", FORBIDDEN["/"]
-    for socket in SOCKETS:
-        if _inside(socket, path):
-            return socket, "it is the Docker socket, which is root on the host"
-    for folder, why in FORBIDDEN.items():
-        if folder in ("/", "/root", "/home"):
-            continue
-        if _inside(path, folder) or _inside(folder, path):
-            return folder, why
-    for home in homes:
-        relative = path[len(home) + 1:] if path.startswith(home + "/") else None
-        if _inside(home, path) or (relative is not None and relative.startswith(".")):
-            return home, "it is a home folder, full of credentials"
-    return None
-
-
-def _covers_system(target: str) -> bool:
-    return any(target == folder or (folder != "/" and target.startswith(folder + "/")) for folder in CONTAINER_SYSTEM)
-
-
-def _home_folders() -> set[str]:
-    homes = {os.path.realpath(os.path.expanduser("~")), "/root", "/home"}
-    if os.path.isdir("/home"):
-        try:
-            homes.update(os.path.join("/home", entry) for entry in os.listdir("/home"))
-        except OSError:
-            pass
-    homes.discard("/")
-    return homes
