@@ -114,6 +114,10 @@ UNTRUSTED_FLOW: Final = Code(
     "a planner can read `untrusted` content and call a write, destructive or networked action that needs no "
     "approval",
 )
+PRIVILEGED_USER: Final = Code("SPC118", "privileged-user", ERROR, "a `user` of uid 0 or gid 0")
+OVERLAPPING_MOUNT: Final = Code(
+    "SPC119", "overlapping-mount", ERROR, "two mounts of one action where one lies inside the other"
+)
 
 ALL_CODES: Final[tuple[Code, ...]] = tuple(
     value for value in list(globals().values()) if isinstance(value, Code)
@@ -386,4 +390,13 @@ UNTRUSTED_UNAPPROVED: Final = Message(
 UNTRUSTED_WAIVED: Final = Message(
     UNTRUSTED_FLOW, "action `{action}` {why} and runs without approval while the planner also reads the untrusted "
     "results of {sources}: {reason}",
+)
+ROOT_USER: Final = Message(
+    PRIVILEGED_USER, "user `{user}` lets the tool run as root or in root's group",
+    "{why}; give an unprivileged `UID:GID` such as `\"65534:65534\"` (nobody), the default",
+)
+NESTED_MOUNTS: Final = Message(
+    OVERLAPPING_MOUNT, "action `{action}` mounts `{inner}` inside `{outer}` {where}",
+    "a read_only mount inside a read_write one is writable through its parent; mount folders that lie side "
+    "by side, or only the outer one",
 )

@@ -759,3 +759,50 @@ _add(
     "sense, such as a reply that a person reviews in an outbox before it is sent, waive it with "
     "`approval none \"reason\"`.",
 )
+
+_add(
+    c.PRIVILEGED_USER,
+    what="A `user` setting, in the agent's `sandbox` block or in an action, that runs the tool as "
+    "root or in root's group: a uid of 0 (`\"0\"`, `\"0:1000\"`, `\"root\"`), a gid of 0 "
+    "(`\"1000:0\"`, `\"1000:root\"`), an empty user (the image's default, root in most images), or "
+    "a numeric uid without a group (`\"1000\"`: Docker gives a uid the image does not know gid 0). "
+    "`specc run` refuses such an IR too, whatever its hash says.",
+    why="specc runs Docker without user namespaces, so uid 0 in the container is uid 0 on the host's "
+    "files. A root tool can plant a setuid-root program in a `read_write` mount that gives whoever "
+    "runs it on the host root, and can read or write every file root's group may, in every mount. "
+    "Dropped capabilities and `no-new-privileges` do not change who owns what the tool writes.",
+    example="""\
+  sandbox {
+    image "specc/base:bookworm"
+    user "0:0"
+  }""",
+    fix="Leave `user` out to run as nobody (`\"65534:65534\"`, the default), or name an "
+    "unprivileged uid and gid both, such as `user \"1000:1000\"`, and give that user write access to "
+    "the `read_write` mounts on the host.",
+)
+
+_add(
+    c.OVERLAPPING_MOUNT,
+    what="Two mounts of one action where one lies inside the other, compared by whole path "
+    "components: on the host after resolving them against the spec's folder (`./data` and "
+    "`./data/inner`, or one folder under two names), or in the container (targets `/data` and "
+    "`/data/inner`). Mounts of the scope that no single action uses together are fine. `specc run` "
+    "refuses such an IR too, whatever its hash says.",
+    why="A bind mount's mode holds only at its own mount point. When `./data/inner` is mounted "
+    "`read_only` and `./data` `read_write`, the tool writes the inner folder's files through the "
+    "outer mount, so the `read_only` a reviewer reads is not true. Nested targets hide or expose "
+    "files depending on the order Docker mounts them.",
+    example="""\
+  scope {
+    mount "./data" read_write
+    mount "./data/inner" at "/inner" read_only
+  }
+
+  action tidy() {
+    mount "./data"
+    mount "./data/inner"
+    # ...
+  }""",
+    fix="Mount folders that lie side by side (`./data/work` read_write and `./data/inner` "
+    "read_only), or only the outer one with the mode the whole of it may have.",
+)

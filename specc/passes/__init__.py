@@ -19,11 +19,13 @@ from specc.passes import (
     limits,
     mounts,
     names,
+    overlap,
     planner,
     reliability,
     scope,
     untrusted,
     unused,
+    users,
     workflow,
 )
 
@@ -40,6 +42,8 @@ PASSES: tuple[Pass, ...] = (
     unused.check,
     mounts.check,
     scope.check,
+    overlap.check,
+    users.check,
     failures.check,
     approval.check,
     untrusted.check,
