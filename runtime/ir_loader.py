@@ -1,13 +1,16 @@
 """Loads a compiled IR for the runtime, refusing anything it cannot trust: bytes that are not the
 canonical form, a document that breaks the IR's JSON Schema, another `ir_version`, or a hash that
-does not match the content."""
+does not match the content. Then, since a hash can be recomputed by anyone who edits the file, it
+re-applies the rules that keep the host safe (`specc.safety`), whatever the hash says."""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
-from specc.ir import IR, IR_VERSION, canonical, content_hash, ir_json_schema
+from specc.ir import IR, IR_VERSION, ActionIR, canonical, content_hash, ir_json_schema
+from specc.safety import covers_system, forbidden_host_path, home_folders, nested, privileged_user
 
 
 class IRRejected(Exception):
@@ -55,4 +58,41 @@ def load_ir(data: bytes, origin: str = "<ir>") -> IR:
     if canonical(document) != data:
         raise IRRejected(f"`{origin}` was modified after it was built: its bytes are not the canonical form "
                          "`specc build` writes; rebuild it")
-    return IR.model_validate(document)
+    ir = IR.model_validate(document)
+    _refuse_unsafe(ir, origin)
+    return ir
+
+
+def _refuse_unsafe(ir: IR, origin: str) -> None:
+    """Raise `IRRejected` naming the first action that breaks a rule of `specc.safety`. The IR has
+    no scope section, so an action's mounts are held to what any scope may allow."""
+    homes = home_folders()
+    for action in ir.actions.values():
+        problem = _unsafe(action, homes)
+        if problem is not None:
+            rule, reason = problem
+            raise IRRejected(f"`{origin}` is unsafe to run: action `{action.name}` {reason} (rule `{rule}`); "
+                             "fix the spec and rebuild it with `specc build`")
+
+
+def _unsafe(action: ActionIR, homes: set[str]) -> tuple[str, str] | None:
+    """The rule an action breaks and how, or None."""
+    why = privileged_user(action.user)
+    if why is not None:
+        return "privileged-user", f"runs as user `{action.user}`: {why}"
+    for mount in action.mounts:
+        source, target = mount.source, mount.target
+        if not os.path.isabs(source) or os.path.normpath(source) != source:
+            return "forbidden-mount", f"mounts `{source}`, which is not an absolute normalised path"
+        problem = forbidden_host_path(source, homes) or forbidden_host_path(os.path.realpath(source), homes)
+        if problem is not None:
+            return "forbidden-mount", f"mounts `{source}`, which exposes `{problem[0]}`: {problem[1]}"
+        if not os.path.isabs(target) or os.path.normpath(target) != target or covers_system(target):
+            return "forbidden-mount", f"mounts `{source}` at `{target}`, which is not an absolute path outside " \
+                                      "the container's system folders"
+    for index, first in enumerate(action.mounts):
+        for second in action.mounts[index + 1:]:
+            if nested(first.source, second.source) or nested(first.target, second.target):
+                return "overlapping-mount", f"mounts `{first.source}` at `{first.target}` and `{second.source}` " \
+                                            f"at `{second.target}`, and one lies inside the other"
+    return None
