@@ -23,7 +23,7 @@ from .store import RunRecord, RunStore, StoreError
 
 #: The standard normal quantile of a two-sided 95% interval.
 Z95: Final = 1.959963984540054
-#: The JSON shape's version (DESIGN section 10).
+#: The JSON shape's version (docs/stats.md).
 STATS_VERSION: Final = 1
 #: More runs than any store holds; `RunStore.runs` takes a limit, and stats reads them all.
 ALL_RUNS: Final = 2**62

@@ -242,7 +242,7 @@ class Workflow(Node):
 
 
 class Planner(Node):
-    """`planner NAME { ... }`: a model that chooses the actions (DESIGN section 8). A required
+    """`planner NAME { ... }`: a model that chooses the actions (docs/planner.md). A required
     setting left out is None here, reported by the lowering."""
 
     kind: Name

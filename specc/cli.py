@@ -1,7 +1,7 @@
 """The `specc` command line: check, explain, build, and the runtime's commands.
 
 Each command imports what it needs inside its body, so `specc check` never loads the runtime or
-the Docker SDK. Exit statuses follow DESIGN sections 3 and 5.
+the Docker SDK. Exit statuses are listed in each command's --help.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The registry of diagnostic codes and their message templates.
 
 Every diagnostic specc can emit is declared here: a stable `SPC` code, the binding slug of
-DESIGN section 3, its default severity and a one-line summary. Passes never write message text of
+docs/diagnostics.md, its default severity and a one-line summary. Passes never write message text of
 their own; they fill in one of the templates below.
 """
 
@@ -64,7 +64,7 @@ MISSING_LIMITS: Final = Code(
 )
 UNUSED_DEFINITION: Final = Code("SPC011", "unused-definition", WARNING, "a type or action nothing uses")
 
-# --- safety (DESIGN section 3, second half) ------------------------------------------------------
+# --- safety ------------------------------------------------------------------------------------
 FORBIDDEN_MOUNT: Final = Code(
     "SPC101", "forbidden-mount", ERROR, "a mount of a system folder, a home folder or the Docker socket"
 )

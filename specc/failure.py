@@ -1,4 +1,4 @@
-"""The closed set of failure kinds (DESIGN section 2), which of them a retry can fix, and what an
+"""The closed set of failure kinds (docs/language.md), which of them a retry can fix, and what an
 action that declares no `effect` or `risk` is taken to be."""
 
 from __future__ import annotations

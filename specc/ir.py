@@ -1,4 +1,4 @@
-"""The compiled artifact (DESIGN section 4): pydantic models, the build from a checked spec, and
+"""The compiled artifact (`specc build`): pydantic models, the build from a checked spec, and
 its canonical bytes.
 
 The IR is everything the runtime needs and nothing it must work out again: every action fully
@@ -134,7 +134,7 @@ class StepIR(_Model):
 
 
 class PlannerIR(_Model):
-    """A model that chooses the actions (DESIGN section 8), resolved."""
+    """A model that chooses the actions (docs/planner.md), resolved."""
 
     kind: Literal["llm"]
     model: str

@@ -1,4 +1,4 @@
-"""Renderers for diagnostics: rustc-style text, the JSON of DESIGN section 3, and SARIF 2.1.0.
+"""Renderers for diagnostics: rustc-style text, the JSON of `--format json`, and SARIF 2.1.0.
 
 Text colour is plain ANSI written here rather than through rich: `specc check` runs on every
 keystroke in an editor, and importing rich alone costs about a third of its time budget.
@@ -106,7 +106,7 @@ def summary(diagnostics: Sequence[Diagnostic], files: int, colour: bool) -> str:
 
 
 def as_json(diagnostics: Iterable[Diagnostic]) -> str:
-    """The JSON shape of DESIGN section 3."""
+    """The JSON shape of `specc check --format json` (`{"version": 1, "diagnostics": [...]}`)."""
     return json.dumps({"version": 1, "diagnostics": [diagnostic_dict(d) for d in diagnostics]},
                       indent=2, ensure_ascii=False)
 

@@ -1,5 +1,5 @@
 """Bad input through the real `specc check`: every case ends with an exit status and a clear message
-or diagnostic, and never with a Python traceback (DESIGN section 3: "any input at all, binary junk
+or diagnostic, and never with a Python traceback ("any input at all, binary junk
 included, gives diagnostics and never a Python traceback")."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def write(tmp_path: Path, name: str, data: bytes | str) -> Path:
 
 
 def with_workflow_require(condition: str) -> str:
-    """The DESIGN example whose workflow `require` tests `condition` instead."""
+    """The language reference's example whose workflow `require` tests `condition` instead."""
     assert WORKFLOW_REQUIRE in EXAMPLE
     return EXAMPLE.replace(WORKFLOW_REQUIRE, f"require {condition}")
 

@@ -1,5 +1,5 @@
 """`specc check` stays fast by never importing the runtime or the heavy libraries it does not need
-(DESIGN section 1: "the compiler never imports the runtime, docker or requests")."""
+(the compiler never imports the runtime, docker or requests: `specc check` must stay fast)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The built wheel, installed into a fresh virtual environment, works on its own: `specc check` and
 `specc explain` run from it, and it adds no generic top-level module such as `runtime` or `grammar`
-(DESIGN section 1)."""
+(the wheel adds no generic top-level module)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The planner as written (DESIGN section 8): its kind is `llm`, every name in `tools` is a declared
+"""The planner as written (docs/planner.md): its kind is `llm`, every name in `tools` is a declared
 action (undefined-name), its env vars are in the scope (scope-violation), and `limits.steps` allows
 at least `max_turns` (limit-too-small). Resolves the actions it may call into `symbols.tools`."""
 

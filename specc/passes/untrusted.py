@@ -1,4 +1,4 @@
-"""untrusted-flow (DESIGN section 8): when the planner's model reads an `untrusted` action's result,
+"""untrusted-flow (docs/planner.md): when the planner's model reads an `untrusted` action's result,
 text from outside the team can steer it, so every action it may call that writes, destroys or
 reaches the network waits for a person, unless the author waived that in writing (a warning)."""
 

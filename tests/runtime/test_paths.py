@@ -115,7 +115,7 @@ def test_input_path_leaving_its_mount_is_refused_before_anything_runs(layout: Pa
     spec = _input_spec(layout)
     store = layout / "runs.db"
     run = run_spec(spec, store, {"file": bad})
-    # DESIGN 5: refused before any container starts; the runtime checks input paths up front
+    # refused before any container starts; the runtime checks input paths up front
     assert run.code == 2, run.describe()
     assert "input rejected" in run.last_line and "input.file" in run.last_line, run.last_line
     assert_nothing_ran(run)
