@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
+from specc.safety import SOCKETS
+
 from .backend import EXIT_UNCERTAIN, AttemptKind, AttemptRequest, AttemptResult, BackendUnavailable, Limits, Mount
 from .dockerio import (
     MANAGED_LABEL,
@@ -58,7 +60,7 @@ TMPFS_OPTIONS: Final = "rw,noexec,nosuid,nodev,mode=1777"
 
 #: Host paths that are never mounted into a tool, whatever the request says: the engine's socket
 #: is root on the host.
-FORBIDDEN_MOUNT_SOURCES: Final = frozenset({"/var/run/docker.sock", "/run/docker.sock"})
+FORBIDDEN_MOUNT_SOURCES: Final = frozenset(SOCKETS)
 
 #: How often, while a tool runs, its cgroup's pids counter is read.
 PIDS_POLL_S: Final = 0.05
