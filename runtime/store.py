@@ -13,14 +13,18 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .events import RunEvent, parse
 
-#: Where runs are kept unless `--store` says otherwise, relative to the working folder.
-DEFAULT_STORE = os.path.join(".specc", "runs.db")
+#: The folder that marks a project's run store, found upward from the working folder as git finds `.git`.
+STORE_FOLDER = ".specc"
+#: Where runs are kept when nothing else says where, relative to the working folder.
+DEFAULT_STORE = os.path.join(STORE_FOLDER, "runs.db")
+#: The env var that names the run store when `--store` is not given.
+STORE_ENV = "SPECC_STORE"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -51,6 +55,50 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 """
 
 GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a command's run store is, and what chose it (to say so in messages)."""
+
+    path: str
+    #: `--store`, `SPECC_STORE`, `found` (a `.specc/` above the working folder) or `new`.
+    source: str
+
+    @property
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    def described(self) -> str:
+        """The path and what chose it, for messages: "`/p/.specc/runs.db` (found above `/p/sub`)"."""
+        how = {"--store": "given by --store", STORE_ENV: f"from ${STORE_ENV}",
+               "found": "the nearest .specc/ folder", "new": "in the working folder"}[self.source]
+        return f"`{self.path}` ({how})"
+
+
+def locate(explicit: str | None = None, *, environ: Mapping[str, str] | None = None,
+           cwd: str | None = None) -> StoreLocation:
+    """The run store every command uses: `explicit` (the `--store` option), else `$SPECC_STORE`,
+    else `runs.db` in the nearest `.specc/` folder in `cwd` or above it, else a new
+    `.specc/runs.db` in `cwd`. Nothing is created here; a reader checks `exists` first."""
+    if explicit:
+        return StoreLocation(explicit, "--store")
+    named = (os.environ if environ is None else environ).get(STORE_ENV, "")
+    if named:
+        return StoreLocation(named, STORE_ENV)
+    start = os.path.abspath(os.getcwd() if cwd is None else cwd)
+    folder = start
+    while True:
+        marker = os.path.join(folder, STORE_FOLDER)
+        if os.path.isdir(marker):
+            path = os.path.join(marker, "runs.db")
+            # Within the working folder the short relative path reads better in messages.
+            return StoreLocation(DEFAULT_STORE if folder == start and cwd is None else path, "found")
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return StoreLocation(DEFAULT_STORE if cwd is None else os.path.join(start, DEFAULT_STORE), "new")
 
 
 class StoreError(Exception):

@@ -43,6 +43,14 @@ def main() -> None:
     """
 
 
+def _store_option(command: Any) -> Any:
+    """`--store PATH` for every command that reads or writes runs; `specc.runtime.store.locate`
+    resolves it. The help is written out here so that `specc check` never imports the runtime."""
+    return click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, metavar="PATH",
+                        help="The run store (default: $SPECC_STORE, else runs.db in the nearest .specc/ folder "
+                             "found upward from here, else a new .specc/runs.db here).")(command)
+
+
 def _spec_files(paths: tuple[str, ...]) -> Iterator[str]:
     for path in paths:
         if os.path.isdir(path):
@@ -235,8 +243,7 @@ def _fail(message: str, code: int) -> NoReturn:
 @main.command()
 @click.argument("spec_or_ir", type=click.Path(dir_okay=False))
 @click.option("--input", "input_value", metavar="JSON|@FILE", help="The run's input: JSON text, or @FILE to read it.")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
-              help="The run store (default: .specc/runs.db in the working folder).")
+@_store_option
 @click.option("--json", "as_json", is_flag=True, help="Stream events as JSON lines on stdout instead of progress.")
 @click.option("--approval-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="An approval nobody decides within this many seconds counts as denied.")
@@ -294,13 +301,23 @@ def _start(ir: Any, store: Any, backend: Any, value: Any, options: Any, **kwargs
     return Run.start(ir, store, backend, value, options=options, **kwargs)
 
 
-def _open_store(store_path: str | None) -> Any:
-    from specc.runtime.store import DEFAULT_STORE, RunStore, StoreError
+def _open_store(store_path: str | None, *, existing: bool = False) -> Any:
+    """The run store (`specc.runtime.store.locate`); with `existing`, a missing one is an error."""
+    from specc.runtime.store import RunStore, StoreError, locate
 
+    where = locate(store_path)
+    if existing and not where.exists:
+        _fail(f"no run store at {where.described()}; give `--store PATH` or set ${_store_env()}", EXIT_USAGE)
     try:
-        return RunStore(store_path or DEFAULT_STORE)
+        return RunStore(where.path)
     except StoreError as exc:
         _fail(str(exc), EXIT_USAGE)
+
+
+def _store_env() -> str:
+    from specc.runtime.store import STORE_ENV
+
+    return STORE_ENV
 
 
 def _backend(options: Any) -> Any:
@@ -575,7 +592,7 @@ def _print_matrix(ir: Any, results: Any, scenarios: Any) -> None:
 @click.argument("run_id")
 @click.option("--deny", is_flag=True, help="Refuse instead of approving.")
 @click.option("--reason", help="Why; recorded with the decision.")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+@_store_option
 def approve(run_id: str, deny: bool, reason: str | None, store_path: str | None) -> None:
     """Approve (or --deny) the action a paused run waits for.
 
@@ -586,7 +603,7 @@ def approve(run_id: str, deny: bool, reason: str | None, store_path: str | None)
     from specc.runtime.decisions import DecisionRefused, decide_approval
     from specc.runtime.store import StoreError
 
-    with _open_store(store_path) as store:
+    with _open_store(store_path, existing=True) as store:
         try:
             decision = decide_approval(store, run_id, approved=not deny, reason=reason)
             record = store.find(run_id)
@@ -603,7 +620,7 @@ def approve(run_id: str, deny: bool, reason: str | None, store_path: str | None)
 @click.option("--result", "result", metavar="JSON",
               help="Supply the step's result yourself (checked against its contract).")
 @click.option("--reason", help="Why; recorded with the decision.")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+@_store_option
 def resolve(run_id: str, decision: str | None, result: str | None, reason: str | None,
             store_path: str | None) -> None:
     """Decide an escalated run: --retry, --abort, or --result JSON.
@@ -616,7 +633,7 @@ def resolve(run_id: str, decision: str | None, result: str | None, reason: str |
 
     if (decision is None) == (result is None):
         raise click.UsageError("give exactly one of --retry, --abort or --result JSON")
-    with _open_store(store_path) as store:
+    with _open_store(store_path, existing=True) as store:
         try:
             record = resolve_escalation(store, run_id, decision=decision, result=result, reason=reason)
             status = (store.find(record.id) or record).status
@@ -630,7 +647,7 @@ def resolve(run_id: str, decision: str | None, result: str | None, reason: str |
 
 @main.command()
 @click.argument("run_id")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+@_store_option
 @click.option("--json", "as_json", is_flag=True, help="Stream events as JSON lines on stdout.")
 def resume(run_id: str, store_path: str | None, as_json: bool) -> None:
     """Continue a paused, interrupted or crashed run from the store.
@@ -642,7 +659,7 @@ def resume(run_id: str, store_path: str | None, as_json: bool) -> None:
     from specc.runtime.run import Run, RunRefused, claim
     from specc.runtime.store import StoreError
 
-    store = _open_store(store_path)
+    store = _open_store(store_path, existing=True)
     try:
         record, ir, state = claim(store, run_id)
     except (RunRefused, StoreError) as exc:
@@ -653,7 +670,7 @@ def resume(run_id: str, store_path: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+@_store_option
 @click.option("--status", type=click.Choice(["running", "succeeded", "failed", "escalated", "awaiting-approval",
                                              "interrupted"]), help="Only runs with this status.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
@@ -661,11 +678,12 @@ def runs(store_path: str | None, status: str | None, limit: int) -> None:
     """List runs, newest first."""
     import time as _time
 
-    from specc.runtime.store import DEFAULT_STORE, RunStore, StoreError
+    from specc.runtime.store import RunStore, StoreError, locate
 
-    path = store_path or DEFAULT_STORE
-    if not os.path.exists(path):
-        click.echo(f"no runs yet (no store at `{path}`)")
+    where = locate(store_path)
+    path = where.path
+    if not where.exists:
+        click.echo(f"no runs yet (no store at {where.described()})")
         return
     try:
         with RunStore(path) as store:
@@ -682,20 +700,18 @@ def runs(store_path: str | None, status: str | None, limit: int) -> None:
 
 @main.command()
 @click.argument("run_id")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+@_store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run and its events as JSON.")
 @click.option("--verify", is_flag=True, help="Check the event log's hash chain (exit 1 when it was tampered with).")
 def show(run_id: str, store_path: str | None, as_json: bool, verify: bool) -> None:
     """Show one run: its status and every event, in order."""
     import time as _time
 
-    from specc.runtime.store import DEFAULT_STORE, RunStore, StoreError
+    from specc.runtime.store import StoreError
 
-    path = store_path or DEFAULT_STORE
-    if not os.path.exists(path):
-        _fail(f"no run store at `{path}`", EXIT_USAGE)
     try:
-        with RunStore(path) as store:
+        with _open_store(store_path, existing=True) as store:
+            path = store.path
             record = store.find(run_id)
             if record is None:
                 _fail(f"no run `{run_id}` in `{path}` (`specc runs` lists them)", EXIT_USAGE)
@@ -757,8 +773,7 @@ def _summarise(stored: Any) -> str:
 
 @main.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
-              help="The run store (default: .specc/runs.db in the working folder).")
+@_store_option
 @click.option("--since", metavar="DATE", help="Only runs started then or later: YYYY-MM-DD or an ISO timestamp.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="How to print the report.")
@@ -781,7 +796,7 @@ def stats(spec: str | None, store_path: str | None, since: str | None, fmt: str)
       specc stats --since 2026-03-01 --format json
     """
     from specc.runtime.stats import StatsError, collect, parse_since, render_text
-    from specc.runtime.store import DEFAULT_STORE
+    from specc.runtime.store import locate
 
     since_at = None
     if since is not None:
@@ -816,7 +831,7 @@ def stats(spec: str | None, store_path: str | None, since: str | None, fmt: str)
         if result is not None:
             ir = result.ir
     try:
-        report = collect(store_path or DEFAULT_STORE, ir, since_at)
+        report = collect(locate(store_path).path, ir, since_at)
     except StatsError as exc:
         _fail(str(exc), EXIT_USAGE)
     if fmt == "json":
