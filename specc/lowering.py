@@ -7,7 +7,7 @@ workflow beside a planner), and builds nodes with `ast.build` because its input 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from specc import ast, codes
 from specc.ast import build
@@ -39,6 +39,65 @@ def lower(tree: Node, reporter: Reporter) -> ast.Agent | None:
     except _TooDeep as exc:
         reporter.report(codes.TOO_DEEP, exc.span, limit=MAX_DEPTH)
         return None
+
+
+class Item(NamedTuple):
+    """An agent item lowered apart from the others (the language server lowers only the items whose
+    text changed): its rule, the span of its keyword when the agent may give it once, and the
+    fields of `Agent` it sets."""
+
+    kind: str
+    keyword: ast.Span | None
+    fields: dict[str, Any]
+
+
+def lower_items(tree: Node, reporter: Reporter) -> tuple[ast.Name, list[Item]] | None:
+    """The agent's name and each of its items lowered apart; None when an item nests too deep."""
+    lowering = _Lowering(reporter)
+    name_token, *items = tree.children[0].children
+    try:
+        return lowering.name(name_token), [lowering.item(item) for item in items]
+    except _TooDeep as exc:
+        reporter.report(codes.TOO_DEEP, exc.span, limit=MAX_DEPTH)
+        return None
+
+
+def assemble(where: ast.Span, name: ast.Name, items: list[Item], reporter: Reporter) -> ast.Agent:
+    """An `Agent` from items lowered apart, reporting an item given twice as `lower` does. The
+    items are left as they are, so they can be assembled again after another item changed."""
+    fields = _agent_fields(where, name)
+    seen: dict[str, ast.Span] = {}
+    for item in items:
+        if item.keyword is not None and not _admit(reporter, item.kind, item.keyword, seen):
+            continue
+        for key, value in item.fields.items():
+            fields[key] = fields[key] + value if key in _LIST_ITEMS else value
+    return build(ast.Agent, **fields)
+
+
+#: The fields of `Agent` that items add to rather than set.
+_LIST_ITEMS = ("types", "actions", "handlers", "sandbox")
+
+
+def _agent_fields(where: ast.Span, name: ast.Name) -> dict[str, Any]:
+    fields: dict[str, Any] = {key: [] for key in _LIST_ITEMS}
+    fields.update(span=where, name=name)
+    return fields
+
+
+def _admit(reporter: Reporter, kind: str, here: ast.Span, seen: dict[str, ast.Span]) -> bool:
+    """Whether an item the agent may give once is given for the first time, reporting it if not."""
+    other = {"workflow": "planner", "planner": "workflow"}.get(kind)
+    if kind in seen or (other is not None and other in seen):
+        first = seen.get(kind) or seen[other]  # type: ignore[index]
+        labels = (Label(first, "first given here"),)
+        if kind in seen:
+            reporter.report(codes.REPEATED_ITEM, here, item=_ITEM_WORDS[kind], where="the agent", labels=labels)
+        else:
+            reporter.report(codes.TWO_ORCHESTRATORS, here, labels=labels)
+        return False
+    seen[kind] = here
+    return True
 
 
 def span_of(node: Node | Tok) -> ast.Span:
@@ -155,29 +214,21 @@ class _Lowering:
 
     def agent(self, tree: Node) -> ast.Agent:
         name_token, *items = tree.children
-        fields: dict[str, Any] = {
-            "span": span_of(tree), "name": self.name(name_token),
-            "types": [], "actions": [], "handlers": [], "sandbox": [],
-        }
+        fields = _agent_fields(span_of(tree), self.name(name_token))
         seen: dict[str, ast.Span] = {}
         for item in items:
             assert isinstance(item, Node)
             kind = item.data
-            if kind in _ITEM_WORDS:
-                here = self.keyword_span(item)
-                other = {"workflow": "planner", "planner": "workflow"}.get(kind)
-                if kind in seen or (other is not None and other in seen):
-                    first = seen.get(kind) or seen[other]  # type: ignore[index]
-                    labels = (Label(first, "first given here"),)
-                    if kind in seen:
-                        self.reporter.report(codes.REPEATED_ITEM, here, item=_ITEM_WORDS[kind],
-                                             where="the agent", labels=labels)
-                    else:
-                        self.reporter.report(codes.TWO_ORCHESTRATORS, here, labels=labels)
-                    continue
-                seen[kind] = here
+            if kind in _ITEM_WORDS and not _admit(self.reporter, kind, self.keyword_span(item), seen):
+                continue
             getattr(self, "item_" + kind)(item, fields)
         return build(ast.Agent, **fields)
+
+    def item(self, tree: Node) -> Item:
+        """One agent item lowered on its own."""
+        fields: dict[str, Any] = {key: [] for key in _LIST_ITEMS}
+        getattr(self, "item_" + tree.data)(tree, fields)
+        return Item(tree.data, self.keyword_span(tree) if tree.data in _ITEM_WORDS else None, fields)
 
     def keyword_span(self, tree: Node) -> ast.Span:
         """The span of the keyword that opens an agent item, a tight place to point at."""
