@@ -232,3 +232,20 @@ def test_no_color_on_a_terminal() -> None:
     assert status == 1
     assert "error[SPC101]" in out
     assert not ANSI.search(out)
+
+
+def test_explain_reliability_rounds_what_it_computes_and_says_retries_count_as_independent() -> None:
+    from specc.passes.reliability import computed
+
+    result = invoke("check", "--explain-reliability", str(FIXTURES.parents[1] / "specs/invoice/invoice.agent"))
+    assert result.exit_code == 0, result.output
+    assert "0.999999999999" not in result.output and "0.999992" not in result.output
+    assert "workflow success: 0.999 (target 0.95)" in result.output
+    assert "retries count as independent attempts" in result.output
+    # three significant figures, rounded down, the float's noise dropped; more only to stay on the
+    # right side of the target
+    assert computed(0.9 * 0.95) == "0.855"
+    assert computed(0.59049) == "0.590"
+    assert computed(0.99999887) == "0.999"
+    assert computed(0.99995, 0.9999) == "0.9999"
+    assert computed(0.99987, 0.9999) == "0.999"
