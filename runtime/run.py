@@ -28,6 +28,7 @@ from specc.ir import IR, ActionIR, StrategyIR, to_bytes
 from . import events as ev
 from .backend import AttemptRequest, AttemptResult, Backend, BackendUnavailable, Limits, Mount
 from .owner import current_owner, owner_gone
+from .redaction import MIN_SECRET_CHARS, Redactor, too_short
 from .store import Event, RunRecord, RunStore
 from .values import EvalError, ValueRejected, evaluate, parse_json, resolve_paths, validate
 
@@ -36,7 +37,6 @@ EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED, EXIT_SPEC, EXIT_SANDBOX, E
 
 #: How much of a tool's stdout and stderr the run store keeps.
 STORED_OUTPUT_BYTES = 8 * 1024
-REDACTED = "[redacted]"
 #: How deep a chain of fallbacks may go before the run gives up on it.
 MAX_FALLBACK_DEPTH = 8
 
@@ -250,6 +250,8 @@ def preflight(ir: IR, raw_input: str | bytes, env: Mapping[str, str]) -> Any:
         for name in (ir.planner.endpoint_env, ir.planner.api_key_env):
             if name is not None and not env.get(name):
                 raise ValueRejected(f"the planner needs env var `{name}`, which is not set")
+    check_secrets(ir, env)
+    if ir.planner is not None:
         problem = endpoint_problem(env[ir.planner.endpoint_env])
         if problem is not None:
             raise ValueRejected(f"env var `{ir.planner.endpoint_env}` {problem}")
@@ -273,6 +275,27 @@ def preflight(ir: IR, raw_input: str | bytes, env: Mapping[str, str]) -> Any:
                     f"mount `{mount.name}` is read_write, but the sandbox user {action.user} cannot write "
                     f"`{mount.source}`; give it write access (for example `chmod o+w {mount.source}`)")
     return value
+
+
+def secret_vars(ir: IR) -> list[str]:
+    """The env vars whose values are the run's secrets: every action's `secret` env and the
+    planner's API key, sorted."""
+    names = {e.name for a in ir.actions.values() for e in a.env if e.secret}
+    if ir.planner is not None and ir.planner.api_key_env is not None:
+        names.add(ir.planner.api_key_env)
+    return sorted(names)
+
+
+def check_secrets(ir: IR, env: Mapping[str, str]) -> None:
+    """Refuse a secret too short to redact (`ValueRejected` naming its env var): every form of it
+    would be taken out of everything the run keeps and shows, ordinary text included."""
+    for name in secret_vars(ir):
+        value = env.get(name)
+        if value is not None and too_short(value):
+            raise ValueRejected(
+                f"env var `{name}` is a secret of {len(value)} character{'s' if len(value) != 1 else ''}, under the "
+                f"{MIN_SECRET_CHARS} a secret needs: a shorter one cannot be redacted without taking that text out of "
+                "everything the run keeps and shows; give it a real secret")
 
 
 def endpoint_problem(url: str) -> str | None:
@@ -373,11 +396,7 @@ class Run:
         self.sleep = sleep
         self.input: Any = None
         self._waiting: list[ev.RunEvent] = []
-        secret_vars = {e.name for a in ir.actions.values() for e in a.env if e.secret}
-        if ir.planner is not None and ir.planner.api_key_env is not None:
-            secret_vars.add(ir.planner.api_key_env)
-        self._secrets = sorted({self.host_env[name] for name in secret_vars if self.host_env.get(name)}, key=len,
-                               reverse=True)
+        self._secrets = Redactor(self.host_env[name] for name in secret_vars(ir) if self.host_env.get(name))
         self.budget = _Budget(ir.limits["steps"], ir.limits["wall_ms"] / 1000 - self.state.wall_used_s,
                               used_steps=self.state.used_steps)
 
@@ -525,22 +544,10 @@ class Run:
 
     def _redact_bytes(self, data: bytes) -> bytes:
         """Redact before anything is cut, so a secret across the cut cannot survive in part."""
-        for secret in self._secrets:
-            data = data.replace(secret.encode(), REDACTED.encode())
-        return data
+        return self._secrets.bytes(data)
 
     def _redact(self, value: Any) -> Any:
-        if not self._secrets:
-            return value
-        if isinstance(value, str):
-            for secret in self._secrets:
-                value = value.replace(secret, REDACTED)
-            return value
-        if isinstance(value, dict):
-            return {k: self._redact(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._redact(v) for v in value]
-        return value
+        return self._secrets.value(value)
 
     # -- one action, its attempts and its handlers -------------------------------------------
 
