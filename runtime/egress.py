@@ -40,7 +40,7 @@ from .dockerio import (
     resource_name,
     signals_deferred,
 )
-from .sandbox import BASE_IMAGE
+from .sandbox import BASE_IMAGE, SECURITY_OPT, SHM_BYTES, applied_hardening, mismatch
 
 __all__ = ["ConnectionEvent", "Egress", "EgressError", "EgressUnavailable", "Endpoint", "reap_egress"]
 
@@ -410,7 +410,7 @@ class Egress:
         host_config = api.create_host_config(
             read_only=True,
             cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
+            security_opt=list(SECURITY_OPT),
             privileged=False,
             pids_limit=PROXY_PIDS,
             mem_limit=PROXY_MEMORY_BYTES,
@@ -419,6 +419,7 @@ class Egress:
             ulimits=[Ulimit(name="nofile", soft=PROXY_NOFILE, hard=PROXY_NOFILE)],
             network_mode=outer,
             ipc_mode="private",
+            shm_size=SHM_BYTES,
             dns=list(self._proxy_dns) or None,
             sysctls=dict(PROXY_SYSCTLS),
             # Decisions reach the runtime through the attach stream; nothing is kept on disk.
@@ -436,6 +437,10 @@ class Egress:
         )
         proxy.container_id = str(container["Id"])
         api.connect_container_to_network(proxy.container_id, proxy.network_id)
+        # The proxy holds the one way out; it is checked before it starts, as every tool is.
+        wrong = mismatch(_PROXY_HARDENING, applied_hardening(api.inspect_container(proxy.container_id)))
+        if wrong is not None:
+            raise EgressError(f"the egress proxy of action `{action}` was not hardened as asked: {wrong}")
         stream = api.attach_socket(proxy.container_id, params={"stdout": 1, "stderr": 1, "stream": 1})
         sock: socket.socket = getattr(stream, "_sock", stream)
         sock.settimeout(None)  # a proxy may stay silent for the whole run
@@ -458,6 +463,32 @@ class Egress:
             "no_proxy": NO_PROXY,
         }
         return proxy
+
+
+#: What the engine must report for a proxy container before it starts.
+_PROXY_HARDENING: Final[dict[str, object]] = {
+    "User": "65534:65534",
+    "Privileged": False,
+    "ReadonlyRootfs": True,
+    "CapAdd": [],
+    "CapDrop": ["ALL"],
+    "SecurityOpt": sorted(SECURITY_OPT),
+    "PidsLimit": PROXY_PIDS,
+    "Memory": PROXY_MEMORY_BYTES,
+    "MemorySwap": PROXY_MEMORY_BYTES,
+    "NanoCpus": int(PROXY_CPUS * 1e9),
+    "Ulimits": [{"Name": "nofile", "Soft": PROXY_NOFILE, "Hard": PROXY_NOFILE}],
+    "PidMode": "",
+    "IpcMode": "private",
+    "ShmSize": SHM_BYTES,
+    "UTSMode": "",
+    "UsernsMode": "",
+    "Devices": [],
+    "Binds": [],
+    "Mounts": [],
+    "Tmpfs": {},
+    "Tty": False,
+}
 
 
 def _await_ready(proxy: _Proxy, subnet: str) -> str:

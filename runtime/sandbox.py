@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Final
+from typing import Any, Final
 
 from specc.safety import SOCKETS
 
@@ -38,6 +38,8 @@ from .dockerio import (
     remove_container,
     resource_name,
 )
+from .seccomp import SECCOMP_OPT
+from .seccomp import recorded as recorded_option
 
 __all__ = [
     "BASE_IMAGE", "MANAGED_LABEL", "OWNER_LABEL", "RUN_ID_LABEL", "AttemptRequest", "AttemptResult", "Limits",
@@ -47,9 +49,10 @@ __all__ = [
 #: The base image the examples and the tests use; built by `specc image build`.
 BASE_IMAGE: Final = "specc/base:bookworm"
 
-#: The one security option: no-new-privileges. Docker's default seccomp and AppArmor profiles stay
-#: on because nothing else is passed (never `seccomp=unconfined`).
-SECURITY_OPT: Final = ("no-new-privileges",)
+#: The security options: no-new-privileges, and specc's own seccomp profile passed explicitly (see
+#: `seccomp.py`), so the calls a tool may make do not depend on the engine's version. The engine's
+#: default AppArmor profile stays on because no other is passed.
+SECURITY_OPT: Final = ("no-new-privileges", SECCOMP_OPT)
 
 #: Every capability is dropped; tools never need one.
 CAP_DROP: Final = ("ALL",)
@@ -57,6 +60,11 @@ CAP_DROP: Final = ("ALL",)
 #: Mount options of the scratch tmpfs at /tmp: writable by the tool's user, nothing executable.
 TMPFS_TARGET: Final = "/tmp"
 TMPFS_OPTIONS: Final = "rw,noexec,nosuid,nodev,mode=1777"
+
+#: The size of /dev/shm, the container's own (IPC mode private; the engine mounts it noexec,
+#: nosuid, nodev). Enough for the POSIX semaphores and queues of a multiprocessing tool, not a
+#: second scratch disk beside /tmp (the engine's default is 64 MiB).
+SHM_BYTES: Final = 1024 * 1024
 
 #: Host paths that are never mounted into a tool, whatever the request says: the engine's socket
 #: is root on the host.
@@ -172,6 +180,7 @@ class Sandbox:
             ulimits=[Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile)],
             network_mode=container.network or "none",
             ipc_mode="private",
+            shm_size=SHM_BYTES,
             mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in request.mounts],
             tmpfs={TMPFS_TARGET: _tmpfs_options(limits.tmpfs_bytes)},
             # Output reaches the runtime through the attach stream only; a log driver would copy
@@ -214,6 +223,7 @@ class Sandbox:
             "NetworkMode": container.network or "none",
             "PidMode": "",
             "IpcMode": "private",
+            "ShmSize": SHM_BYTES,
             "UTSMode": "",
             "UsernsMode": "",
             "Devices": [],
@@ -228,40 +238,13 @@ class Sandbox:
         """The hardening settings the engine reports for the created container."""
         api = self.client.api
         info = api.inspect_container(container_id)
-        host = info.get("HostConfig") or {}
         config = info.get("Config") or {}
         image_env = set((api.inspect_image(container.request.image).get("Config") or {}).get("Env") or [])
         asked_env = {f"{k}={v}" for k, v in container.env.items()}
         return {
-            "User": config.get("User", ""),
-            "Privileged": bool(host.get("Privileged")),
-            "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
-            "CapAdd": sorted(host.get("CapAdd") or []),
-            "CapDrop": sorted(host.get("CapDrop") or []),
-            "SecurityOpt": sorted(host.get("SecurityOpt") or []),
-            # The engine reports "no limit" as 0, -1 or nothing at all.
-            "PidsLimit": max(int(host.get("PidsLimit") or 0), 0),
-            "Memory": int(host.get("Memory") or 0),
-            "MemorySwap": int(host.get("MemorySwap") or 0),
-            "NanoCpus": int(host.get("NanoCpus") or 0),
-            "Ulimits": [
-                {"Name": u.get("Name"), "Soft": u.get("Soft"), "Hard": u.get("Hard")} for u in host.get("Ulimits") or []
-            ],
-            "NetworkMode": host.get("NetworkMode", ""),
-            "PidMode": host.get("PidMode", ""),
-            "IpcMode": host.get("IpcMode", ""),
-            "UTSMode": host.get("UTSMode", ""),
-            "UsernsMode": host.get("UsernsMode", ""),
-            "Devices": list(host.get("Devices") or []),
-            "Binds": list(host.get("Binds") or []),
-            # What will really be mounted (image volumes included), not only what was asked.
-            "Mounts": sorted(
-                [m.get("Source"), m.get("Destination"), bool(m.get("RW"))] for m in info.get("Mounts") or []
-            ),
-            "Tmpfs": dict(host.get("Tmpfs") or {}),
+            **applied_hardening(info),
             # Variables baked into the image are not the host's; anything else must be asked for.
             "Env": sorted(e for e in config.get("Env") or [] if e in asked_env or e not in image_env),
-            "Tty": bool(config.get("Tty")),
         }
 
     def _attempt(self, container_id: str, request: AttemptRequest, settings: dict[str, object]) -> AttemptResult:
@@ -399,15 +382,64 @@ def _validate(container: _Container) -> None:
 
 
 def _verify(expected: Mapping[str, object], applied: Mapping[str, object]) -> None:
+    wrong = mismatch(expected, applied)
+    if wrong is not None:
+        raise _Refused(f"refused to start the container: {wrong}")
+
+
+def mismatch(expected: Mapping[str, object], applied: Mapping[str, object]) -> str | None:
+    """The first hardening setting the engine applied otherwise than expected, said for a person
+    (a seccomp profile by its id, not its bytes), or None when every one matches."""
     for name, want in expected.items():
         got = applied.get(name)
         if got != want:
-            raise _Refused(f"refused to start the container: `{name}` is {got!r}, expected {want!r}")
+            return f"`{name}` is {_recorded({name: got})[name]!r}, expected {_recorded({name: want})[name]!r}"
+    return None
+
+
+def applied_hardening(info: Mapping[str, Any]) -> dict[str, object]:
+    """The hardening settings of a created container as the engine reports them (its inspect
+    answer), in the shape `Sandbox` and the egress proxies state what they expect."""
+    host = info.get("HostConfig") or {}
+    config = info.get("Config") or {}
+    return {
+        "User": config.get("User", ""),
+        "Privileged": bool(host.get("Privileged")),
+        "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")),
+        "CapAdd": sorted(host.get("CapAdd") or []),
+        "CapDrop": sorted(host.get("CapDrop") or []),
+        "SecurityOpt": sorted(host.get("SecurityOpt") or []),
+        # The engine reports "no limit" as 0, -1 or nothing at all.
+        "PidsLimit": max(int(host.get("PidsLimit") or 0), 0),
+        "Memory": int(host.get("Memory") or 0),
+        "MemorySwap": int(host.get("MemorySwap") or 0),
+        "NanoCpus": int(host.get("NanoCpus") or 0),
+        "Ulimits": [
+            {"Name": u.get("Name"), "Soft": u.get("Soft"), "Hard": u.get("Hard")} for u in host.get("Ulimits") or []
+        ],
+        "NetworkMode": host.get("NetworkMode", ""),
+        "PidMode": host.get("PidMode", ""),
+        "IpcMode": host.get("IpcMode", ""),
+        "ShmSize": int(host.get("ShmSize") or 0),
+        "UTSMode": host.get("UTSMode", ""),
+        "UsernsMode": host.get("UsernsMode", ""),
+        "Devices": list(host.get("Devices") or []),
+        "Binds": list(host.get("Binds") or []),
+        # What will really be mounted (image volumes included), not only what was asked.
+        "Mounts": sorted(
+            [m.get("Source"), m.get("Destination"), bool(m.get("RW"))] for m in info.get("Mounts") or []
+        ),
+        "Tmpfs": dict(host.get("Tmpfs") or {}),
+        "Tty": bool(config.get("Tty")),
+    }
 
 
 def _recorded(settings: Mapping[str, object]) -> dict[str, object]:
     """The settings as the run store keeps them: env var names only, their values may be secrets."""
     recorded = dict(settings)
+    options = recorded.get("SecurityOpt")
+    if isinstance(options, list):
+        recorded["SecurityOpt"] = [recorded_option(str(option)) for option in options]
     env = recorded.get("Env")
     if isinstance(env, list):
         recorded["Env"] = sorted({str(entry).partition("=")[0] for entry in env})

@@ -28,6 +28,7 @@ from specc.runtime.sandbox import (
     Sandbox,
     SandboxUnavailable,
 )
+from specc.runtime.seccomp import PROFILE_ID
 
 
 @pytest.mark.parametrize(("status", "kind"), [(0, "ok"), (1, "error"), (3, "uncertain"), (42, "error")])
@@ -127,7 +128,7 @@ def test_settings_record_the_hardening(sandbox: Sandbox, docker_client: Any, run
     settings = result.settings
     assert settings["ReadonlyRootfs"] is True
     assert settings["CapDrop"] == ["ALL"]
-    assert settings["SecurityOpt"] == ["no-new-privileges"]
+    assert settings["SecurityOpt"] == ["no-new-privileges", f"seccomp={PROFILE_ID}"]
     assert settings["PidsLimit"] == 16
     assert settings["NanoCpus"] == 500_000_000
     assert settings["NetworkMode"] == "none"
