@@ -149,14 +149,38 @@ def event_hash(run_id: str, seq: int, at: float, kind: str, data: str, prev: str
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _private_folder(folder: str) -> None:
+    """Create the store's folder so that only its owner can enter it; tighten a `.specc/` folder
+    an earlier version made world-readable. Another existing folder is the user's to set."""
+    if not os.path.isdir(folder):
+        os.makedirs(os.path.dirname(folder), exist_ok=True)
+        os.mkdir(folder, 0o700)
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+    elif os.path.basename(folder) == STORE_FOLDER and os.stat(folder).st_uid == os.geteuid():
+        os.chmod(folder, 0o700)
+
+
+def _private_files(path: str) -> None:
+    """The database 0600 before SQLite opens it (its -wal and -shm files copy its mode): runs hold
+    inputs, results and people's decisions."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            if os.stat(name).st_uid == os.geteuid():
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class RunStore:
-    """The SQLite run store."""
+    """The SQLite run store: a file only its owner can read, in a folder only its owner can enter."""
 
     def __init__(self, path: str = DEFAULT_STORE) -> None:
         self.path = path
         folder = os.path.dirname(os.path.abspath(path))
         try:
-            os.makedirs(folder, exist_ok=True)
+            _private_folder(folder)
+            _private_files(path)
             self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
