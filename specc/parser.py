@@ -141,6 +141,9 @@ _TABLES_FORMAT = 1
 #: Brackets inside which newlines are dropped, so that long calls and lists may span lines.
 _OPEN = frozenset({"LPAR", "LSQB", "LESSTHAN"})
 _CLOSE = frozenset({"RPAR", "RSQB", "MORETHAN"})
+#: Braces nest too (blocks, record literals) and count against MAX_DEPTH apart from the brackets,
+#: since newlines inside them still end statements.
+_BRACES = {"LBRACE": 1, "RBRACE": -1}
 
 Reduce = Callable[[list[Any]], Any]
 
@@ -328,7 +331,7 @@ def _drive(t: _Tables, text: str) -> Node:
     value_stack: list[Any] = []
     push_state, push_value = state_stack.append, value_stack.append
     pos, line, line_start, length = 0, 1, 0, len(text)
-    depth = 0
+    depth = braces = 0
     kind = ""
     while True:
         if pos < length:
@@ -355,6 +358,10 @@ def _drive(t: _Tables, text: str) -> Node:
                     raise _Refused
             elif kind in _CLOSE and depth:
                 depth -= 1
+            elif kind in _BRACES:
+                braces += _BRACES[kind]
+                if braces > MAX_DEPTH:
+                    raise _Refused
             pos, line, line_start = end, end_line, end_line_start
         else:
             kind = "$END"
@@ -453,7 +460,7 @@ class _BracketNewlines:
     always_accept = ("_NL",)
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        depth = 0
+        depth = braces = 0
         for token in stream:
             kind = token.type
             if kind in _OPEN:
@@ -462,6 +469,10 @@ class _BracketNewlines:
                     raise _TooDeep(token)
             elif kind in _CLOSE:
                 depth = max(0, depth - 1)
+            elif kind in _BRACES:
+                braces += _BRACES[kind]
+                if braces > MAX_DEPTH:
+                    raise _TooDeep(token)
             elif kind == "_NL" and depth:
                 continue
             yield token

@@ -239,6 +239,15 @@ def test_deeply_nested_record_literals_are_refused(tmp_path: Path) -> None:
     assert "error[SPC" in result.stdout
 
 
+def test_record_literals_nested_past_the_limit_are_cut_before_the_syntax_error_after_them(tmp_path: Path) -> None:
+    """Braces nest like brackets: 100,000 `{a: ` followed by a stray `)` is refused as too deep at
+    level 201 (it was parsed all the way by the slow path, 80 us a level, to report the `)`)."""
+    text = with_workflow_require("{a: " * 100_000 + "true" + "}" * 100_000 + ") == true")
+    result = check(write(tmp_path, "records.agent", text))
+    assert result.returncode == 1
+    assert "nested deeper than 200 levels" in result.stdout
+
+
 # --- paths ---------------------------------------------------------------------------------------
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
@@ -44,7 +47,7 @@ TOKENS: tuple[str, ...] = (
     "{", "}", "(", ")", "[", "]", "<", ">", "<=", ">=", "==", "!=", "=", "->", ":", ",", ".", "..", "|",
     "?", "-", "#", "\n", " ", "\t", '"', "/", "\\",
     '"x"', '""', '"\\u00e9"', '"\\q"', '"./inbox"', '"/"', '"/etc"', '"/var/run/docker.sock"',
-    "/^a$/", "/(a+)+/", "/[/", "0", "1", "-1", "0.5", "1.5", "99999999999999999999999", "1e9", "0..0",
+    "/^a$/", "/(a+)+/", "/[/", "/[[a]/", "/[a&&b]/", "0", "1", "-1", "0.5", "1.5", "99999999999999999999999", "1e9", "0..0",
     "5..1", "..3", "2..", "30s", "0ms", "500ms", "5m", "2h", "99999h", "256MiB", "0KiB", "1GiB", "9999GiB",
     "Invoice", "Line", "Receipt", "Nope", "invoice", "pay", "read_invoice", "receipt", "x", "_", "PAYMENTS_TOKEN",
     "\u00e9", "\u200b", "\ufeff", "\U0001f600", "\r", "\r\n", "\x0b", "\x0c", "\x00", "\\u0000", "\\ud800",
@@ -202,7 +205,10 @@ def test_the_bases_check_without_errors() -> None:
 @fuzz_settings(in_ci=1200, local=300)
 @given(spec=mutated_specs())
 def test_mutated_specs_never_raise(spec: str) -> None:
-    assert_sound(compile_source(spec, "mutated.agent"), "mutated.agent")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert_sound(compile_source(spec, "mutated.agent"), "mutated.agent")
+    assert not caught, [str(w.message) for w in caught]  # a warning would reach the user's stderr
 
 
 @fuzz_settings(in_ci=800, local=150)
@@ -245,3 +251,38 @@ def test_a_valid_spec_with_junk_bytes_inside_never_raises(prefix: int, junk: byt
 @given(source=st.text(max_size=2000))
 def test_random_text_never_raises(source: str) -> None:
     assert_sound(compile_source(source, "text.agent"), "text.agent")
+
+
+# --- found by fuzzing: each with its own example -------------------------------------------------
+
+
+def test_a_regex_python_warns_about_leaves_stderr_clean(tmp_path: Path) -> None:
+    """`[[` and `&&` in a character class make Python emit a FutureWarning ("possible nested set");
+    neither `specc check` nor a run's contract check prints it."""
+    from specc.runtime.values import validate
+
+    spec = tmp_path / "regex.agent"
+    spec.write_text('agent a {\n  limits {\n    steps 5\n    wall 1m\n  }\n  input {\n'
+                    '    s: string /[[x]y/\n    t: string /[x&&z]/\n  }\n}\n')
+    result = subprocess.run([sys.executable, "-W", "default", "-m", "specc.cli", "check", str(spec)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout
+    assert result.stderr == ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate("[y", {"type": "string", "pattern": "[[q]y"}, "input.s")
+    assert not caught
+
+
+def test_the_benchmark_spec_keeps_steps_within_the_checker_bound() -> None:
+    """bench/gen_spec.py wrote `steps` of four an action, past the checker's 10,000 beyond 2,500."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from gen_spec import generate
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    from specc.passes.limits import BOUNDS
+
+    for actions in (64, 2_500, 2_600, 9_000):
+        steps = int(re.search(r"^    steps (\d+)$", generate(actions), re.M).group(1))  # type: ignore[union-attr]
+        assert actions <= steps <= BOUNDS["steps"][1], (actions, steps)
