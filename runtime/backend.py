@@ -122,6 +122,10 @@ class Backend(Protocol):
         attempted, also when the attempt is interrupted. Raises `BackendUnavailable` when the
         backend went away; every other failure is a result of kind "sandbox"."""
 
+    def interrupt(self, run_id: str) -> None:
+        """Stop the attempts of `run_id` under way now; called from another thread than the one in
+        `run`, which then returns soon, with nothing of the attempt left behind."""
+
     def close(self) -> None:
         """Release what the run held (networks, proxies); nothing of the run may stay."""
 
@@ -141,6 +145,9 @@ class Delegating:
 
     def run(self, request: AttemptRequest, report: Report) -> AttemptResult:
         return self.inner.run(request, report)
+
+    def interrupt(self, run_id: str) -> None:
+        self.inner.interrupt(run_id)
 
     def close(self) -> None:
         self.inner.close()

@@ -33,17 +33,24 @@ def paused_run(store: RunStore, run_id: str) -> RunRecord:
     return record
 
 
-def pending_approval(store: RunStore, run_id: str) -> tuple[ev.ApprovalPending, float] | None:
-    """The approval a paused run waits for, and when it was asked; None when there is none."""
-    pending: tuple[ev.ApprovalPending, float] | None = None
+def pending_approvals(store: RunStore, run_id: str) -> list[tuple[ev.ApprovalPending, float]]:
+    """Every approval a run waits for (a paused run has one; an MCP session of `specc serve` may
+    have several), each with when it was asked, oldest first."""
+    pending: dict[str, tuple[ev.ApprovalPending, float]] = {}
     for stored in store.events(run_id):
         event = stored.event
         if isinstance(event, ev.ApprovalPending):
-            pending = (event, stored.at)
-        elif isinstance(event, ev.ApprovalDecided | ev.ApprovalUsed) and pending is not None \
-                and event.digest == pending[0].digest:
-            pending = None
-    return pending
+            pending.pop(event.digest, None)
+            pending[event.digest] = (event, stored.at)
+        elif isinstance(event, ev.ApprovalDecided | ev.ApprovalUsed):
+            pending.pop(event.digest, None)
+    return list(pending.values())
+
+
+def pending_approval(store: RunStore, run_id: str) -> tuple[ev.ApprovalPending, float] | None:
+    """The approval a paused run waits for (the latest asked), and when; None when there is none."""
+    pending = pending_approvals(store, run_id)
+    return pending[-1] if pending else None
 
 
 def expire_approval(store: RunStore, run_id: str, now: float | None = None) -> bool:
@@ -61,22 +68,40 @@ def expire_approval(store: RunStore, run_id: str, now: float | None = None) -> b
     return True
 
 
-def decide_approval(store: RunStore, run_id: str, *, approved: bool, reason: str | None) -> ev.ApprovalDecided:
-    """Record a person's decision on the approval a run waits for; raises `DecisionRefused`."""
+def decide_approval(store: RunStore, run_id: str, *, approved: bool, reason: str | None,
+                    call: int | None = None) -> ev.ApprovalDecided:
+    """Record a person's decision on the approval a run waits for (for an MCP session with several,
+    the one of `call`); raises `DecisionRefused`."""
     record = paused_run(store, run_id)
-    if record.status != "awaiting-approval":
+    if record.status not in ("awaiting-approval", "running"):
         raise DecisionRefused(f"run {record.id} is {record.status}, not awaiting approval")
     if expire_approval(store, record.id):
         raise DecisionRefused(f"the approval of run {record.id} timed out and counts as denied; "
                               f"`specc resume {record.id}` continues with the denial")
-    pending = pending_approval(store, record.id)
-    if pending is None:
-        raise DecisionRefused(f"run {record.id} has no pending approval")
-    asked = pending[0]
+    pending = pending_approvals(store, record.id)
+    if not pending:
+        raise DecisionRefused(f"run {record.id} is running, not awaiting approval" if record.status == "running"
+                              else f"run {record.id} has no pending approval")
+    if call is not None:
+        chosen = [p for p in pending if p[0].index == call]
+        if not chosen:
+            raise DecisionRefused(f"run {record.id} has no pending approval at call {call}; "
+                                  + _listing(pending))
+        pending = chosen
+    if len(pending) > 1:
+        raise DecisionRefused(f"run {record.id} waits for {len(pending)} approvals; name one: " + _listing(pending))
+    asked = pending[0][0]
     decision = ev.ApprovalDecided(digest=asked.digest, index=asked.index, step=asked.step, action=asked.action,
                                   approved=approved, by=user(), reason=reason, via="cli")
     store.append(record.id, decision)
     return decision
+
+
+def _listing(pending: list[tuple[ev.ApprovalPending, float]]) -> str:
+    import json
+
+    return "; ".join(f"--call {asked.index} for `{asked.action}` {json.dumps(asked.arguments, ensure_ascii=False)}"
+                     for asked, _ in pending)
 
 
 def resolve_escalation(store: RunStore, run_id: str, *, decision: str | None, result: str | None,
@@ -133,9 +158,8 @@ def resolve_escalation(store: RunStore, run_id: str, *, decision: str | None, re
 
 
 def _action_at(ir: Any, stored: list[Any], index: int) -> str | None:
-    """The action called at step `index`: the workflow's, or the one a planner's call started."""
-    if ir.workflow is not None:
-        step = ir.workflow[index] if 0 <= index < len(ir.workflow) else None
-        return step.action if step is not None else None
-    started = [e.event.action for e in stored if isinstance(e.event, ev.StepStarted) and e.event.index == index]
-    return started[-1] if started else None
+    """The action called at position `index` (a workflow's step, a loop's item, a planner's call),
+    as its events name it; None for a `require`, which calls none."""
+    called = [e.event.action for e in stored if isinstance(e.event, ev.StepStarted | ev.Handler)
+              and e.event.index == index and e.event.action is not None]
+    return called[-1] if called else None

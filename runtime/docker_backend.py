@@ -65,6 +65,9 @@ class DockerBackend:
             self._report = None
         return result
 
+    def interrupt(self, run_id: str) -> None:
+        self.sandbox.interrupt(run_id)
+
     def _reported(self, event: ConnectionEvent) -> None:
         if self._report is not None:  # a proxy's events after its attempt ended have no one to go to
             self._report(event)

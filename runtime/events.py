@@ -210,7 +210,7 @@ class ApprovalDecided(RunEvent):
     approved: bool
     by: str
     reason: str | None = None
-    via: Literal["terminal", "cli", "timeout"]
+    via: Literal["terminal", "cli", "timeout", "elicitation"]
 
 
 class ApprovalUsed(RunEvent):
@@ -285,6 +285,27 @@ class PlannerRequestFailed(RunEvent):
     duration_s: float = 0.0
 
 
+class SessionOpened(RunEvent):
+    """`specc serve`: the MCP session this run is; its calls follow as steps named `call N`."""
+
+    KIND: ClassVar[str] = "session_opened"
+    transport: Literal["stdio", "http"]
+    client: str | None = None
+    protocol: str | None = None
+    approvals: Literal["out-of-band", "elicit"]
+
+
+class CallRefused(RunEvent):
+    """`specc serve`: a call no action could take (an unknown tool, arguments over the size a call
+    may carry), answered with an error; nothing ran."""
+
+    KIND: ClassVar[str] = "call_refused"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"reason"})
+    index: int
+    tool: str
+    reason: str
+
+
 class Unreadable(RunEvent):
     """An event whose stored data no model admits (an older or damaged log); shown, never trusted."""
 
@@ -299,7 +320,7 @@ EVENT_TYPES: dict[str, type[RunEvent]] = {
         RunStarted, RunResumed, RunFinished, StepStarted, StepFinished, StepReused, AttemptIntent,
         AttemptOutcome, Connection, Handler, RequireFailed, RequireWaived, ApprovalPending,
         ApprovalDecided, ApprovalUsed, EscalationResolved, ResolutionUsed, PlannerTurn, PlannerAnswer,
-        PlannerRequestFailed,
+        PlannerRequestFailed, SessionOpened, CallRefused,
     )
 }
 

@@ -18,7 +18,7 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,6 +53,9 @@ class Position:
     label: str
     turn: int | None = None
     call: int | None = None
+    #: an approval is bound to this position; False binds it to the action and its arguments
+    #: alone (an MCP session, where the same call made again after approval is what runs)
+    bound_to_step: bool = True
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,8 @@ def load_state(store: RunStore, run_id: str) -> ResumeState:
 def approval_digest(run_id: str, spec_hash: str, at: Position, action: str, arguments: Any) -> str:
     """Binds an approval to one run, one spec version, one position and these exact arguments."""
     where: list[Any] = [at.step] if at.turn is None else [at.step, at.turn, at.call]
+    if not at.bound_to_step:
+        where = ["session"]
     canonical = json.dumps([run_id, spec_hash, *where, action, arguments], sort_keys=True, ensure_ascii=False,
                            separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
@@ -231,8 +236,6 @@ def new_run_id() -> str:
 def preflight(ir: IR, raw_input: str | bytes, env: Mapping[str, str]) -> Any:
     """Parse and validate the input, and check that the host can give every action what it
     declares (env vars set, mount folders present and writable); raises `ValueRejected`."""
-    from .egress import Endpoint
-
     value = parse_json(raw_input, "the input")
     if ir.input_schema is not None:
         validate(value, ir.input_schema, "input")
@@ -255,7 +258,17 @@ def preflight(ir: IR, raw_input: str | bytes, env: Mapping[str, str]) -> Any:
         problem = endpoint_problem(env[ir.planner.endpoint_env])
         if problem is not None:
             raise ValueRejected(f"env var `{ir.planner.endpoint_env}` {problem}")
-    for action in reachable_actions(ir):
+    check_host(reachable_actions(ir), env)
+    return value
+
+
+def check_host(actions: Iterable[ActionIR], env: Mapping[str, str]) -> None:
+    """Check that this host can give each action what it declares: its network endpoints well formed,
+    its env vars set, its mount folders present (and writable by the sandbox user where read_write);
+    raises `ValueRejected`."""
+    from .egress import Endpoint
+
+    for action in actions:
         for host in action.hosts:
             try:
                 Endpoint.parse(host)
@@ -274,7 +287,6 @@ def preflight(ir: IR, raw_input: str | bytes, env: Mapping[str, str]) -> Any:
                 raise ValueRejected(
                     f"mount `{mount.name}` is read_write, but the sandbox user {action.user} cannot write "
                     f"`{mount.source}`; give it write access (for example `chmod o+w {mount.source}`)")
-    return value
 
 
 def secret_vars(ir: IR) -> list[str]:

@@ -332,6 +332,20 @@ class Sandbox:
         except APIError:
             pass  # it exited on its own meanwhile; the removal that follows is what matters
 
+    def interrupt(self, run_id: str) -> None:
+        """Kill this process's containers of `run_id` now, from any thread: the attempt waiting on one
+        sees it end and removes it, as after any kill."""
+        from .owner import current_owner
+
+        api = self.client.api
+        wanted = [f"{MANAGED_LABEL}=1", f"{RUN_ID_LABEL}={run_id}", f"{OWNER_LABEL}={current_owner()}"]
+        try:
+            found = api.containers(filters={"label": wanted})
+        except engine_errors():
+            return  # no engine: the attempt's own wait fails the same way
+        for container in found:
+            self._kill(container["Id"])
+
     # -- leftovers ---------------------------------------------------------------------------
 
     def reap(self) -> int:

@@ -9,6 +9,7 @@ The runtime's own tests use it, and it is the ground `specc test --backend stub`
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,8 @@ class StubBackend:
     default: Answer = field(default_factory=lambda: succeed({}))
     calls: list[AttemptRequest] = field(default_factory=list)
     images: set[str] | None = None  # the images that exist; None: every image
+    #: set by `interrupt`; an answer that stands for a long attempt can wait on it
+    interrupted: threading.Event = field(default_factory=threading.Event)
 
     def check(self, images: Iterable[str]) -> None:
         from .backend import BackendUnavailable
@@ -70,6 +73,9 @@ class StubBackend:
         self.calls.append(request)
         answer = script[min(used, len(script) - 1)] if script else self.default
         return answer(request) if callable(answer) else answer
+
+    def interrupt(self, run_id: str) -> None:
+        self.interrupted.set()
 
     def close(self) -> None:
         pass

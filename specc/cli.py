@@ -269,9 +269,7 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
       specc run specs/file_pipeline/file_pipeline.agent --input @specs/file_pipeline/input.json
       specc run build/agent.ir.json --input '{"file": "march.csv"}' --json
     """
-    import ipaddress
-
-    from specc.runtime.run import EXIT_SPEC, RunOptions, preflight
+    from specc.runtime.run import EXIT_SPEC, preflight
     from specc.runtime.values import ValueRejected
 
     ir = _load_for_run(spec_or_ir, EXIT_SPEC)
@@ -279,13 +277,7 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
         _fail(f"agent `{ir.agent}` has neither a `workflow` nor a `planner`: it only declares tools, which "
               "`specc serve` serves (nothing was run)", EXIT_USAGE)
     raw = _read_input(input_value)
-    for cidr in trusted:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise click.BadParameter(f"`{cidr}` is not a network such as 10.20.0.0/16",
-                                     param_hint="--trust-network") from None
-    options = RunOptions(approval_timeout, egress_network, trusted)
+    options = _run_options(approval_timeout, egress_network, trusted)
     try:
         value = preflight(ir, raw, os.environ)
     except ValueRejected as exc:
@@ -293,6 +285,20 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
     store = _open_store(store_path)
     _execute(ir, store, options, as_json=as_json, start=lambda backend, **kw: _start(ir, store, backend, value,
                                                                                     options, **kw))
+
+
+def _run_options(approval_timeout: float | None, egress_network: str | None, trusted: tuple[str, ...]) -> Any:
+    import ipaddress
+
+    from specc.runtime.run import RunOptions
+
+    for cidr in trusted:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise click.BadParameter(f"`{cidr}` is not a network such as 10.20.0.0/16",
+                                     param_hint="--trust-network") from None
+    return RunOptions(approval_timeout, egress_network, trusted)
 
 
 def _start(ir: Any, store: Any, backend: Any, value: Any, options: Any, **kwargs: Any) -> Any:
@@ -417,6 +423,106 @@ def _terminal_prompt(ir: Any, timeout_s: float | None) -> Any:
         return approved, None
 
     return ask
+
+
+@main.command()
+@click.argument("spec_or_ir", type=click.Path(dir_okay=False))
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True,
+              help="stdio: one client, which starts this command; http: streamable HTTP at /mcp.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="HTTP: the address to listen on; one off the loopback needs --allow-remote.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="HTTP: the port; 0 takes a free one (the address is printed on stderr).")
+@click.option("--allow-remote", is_flag=True,
+              help="HTTP: listen off the loopback; needs --token-env.")
+@click.option("--token-env", metavar="VAR",
+              help="HTTP: the env var holding the bearer token every request must carry.")
+@click.option("--approvals", type=click.Choice(["out-of-band", "elicit"]), default="out-of-band",
+              show_default=True,
+              help="out-of-band: a person decides with `specc approve`; elicit: the client asks its user.")
+@_store_option
+@click.option("--egress-network", metavar="NAME",
+              help="An existing Docker network the egress proxies reach declared hosts through.")
+@click.option("--trust-network", "trusted", multiple=True, metavar="CIDR",
+              help="Private addresses (e.g. 10.20.0.0/16) the declared hosts may resolve to; repeatable.")
+def serve(spec_or_ir: str, transport: str, host: str, port: int, allow_remote: bool, token_env: str | None,
+          approvals: str, store_path: str | None, egress_network: str | None, trusted: tuple[str, ...]) -> None:
+    """Serve the agent's actions as MCP tools, every call under the spec's guards.
+
+    Each action is a tool with its contracts as schemas. A call is checked
+    against its contract and scope, needs the approvals the spec asks for, runs
+    in its own hardened container, and is handled and recorded exactly as in
+    `specc run`. One MCP session is one run: `specc show RUN` lists its calls,
+    and the agent's `limits` bound the session. Logs go to stderr.
+
+    \b
+    Exit status: 0 stopped, 2 usage error, 4 the spec has errors,
+    5 the sandbox is unavailable.
+
+    \b
+    Examples:
+      specc serve specs/support_desk/support_desk.agent
+      specc serve agent.agent --transport http --port 8765
+      SPECC_TOKEN=... specc serve agent.agent --transport http --host 0.0.0.0 \\
+          --allow-remote --token-env SPECC_TOKEN
+    """
+    from specc.runtime.run import EXIT_SANDBOX, EXIT_SPEC
+
+    ir = _load_for_run(spec_or_ir, EXIT_SPEC)
+    token = None
+    if transport == "http":
+        from specc.runtime.serve import LOOPBACK
+
+        if host not in LOOPBACK and not allow_remote:
+            raise click.BadParameter(f"`{host}` is not the loopback: serving off it needs --allow-remote and "
+                                     "--token-env", param_hint="--host")
+        if allow_remote and not token_env:
+            raise click.UsageError("--allow-remote needs --token-env VAR: the env var with the bearer token "
+                                   "every request must carry")
+    if token_env:
+        token = os.environ.get(token_env, "")
+        if len(token) < 16:
+            raise click.UsageError(f"env var `{token_env}` must hold the bearer token, at least 16 characters "
+                                   f"(it holds {len(token)}); for example `export {token_env}=$(openssl rand -hex 32)`")
+    options = _run_options(None, egress_network, trusted)
+    from specc.runtime.serve import ServeConfig, SpecServer, check_server
+
+    store = _open_store(store_path)
+    store.close()
+    config = ServeConfig(ir=ir, store_path=store.path, backend=lambda: _backend(options),
+                         approvals=approvals,  # type: ignore[arg-type]
+                         options=options, env=dict(os.environ), store_hint=store_path,
+                         transport=transport)  # type: ignore[arg-type]
+    problem, code = check_server(config)
+    if problem is not None:
+        _fail(f"{problem}; nothing was served", EXIT_SANDBOX if code == "sandbox" else EXIT_USAGE)
+    _serve(SpecServer(config), transport, host, port, token)
+
+
+def _serve(server: Any, transport: str, host: str, port: int, token: str | None) -> NoReturn:
+    import anyio
+
+    from specc.runtime.serve import serve_http, serve_stdio
+
+    config = server.config
+    tools = ", ".join(sorted(config.ir.actions))
+    intro = (f"specc serve: agent `{config.ir.agent}`, tools {tools}; approvals {config.approvals}; "
+             f"each session is a run in {config.store_path}")
+
+    def announce(address: str) -> None:
+        click.echo(f"{intro}\nspecc serve: listening on {address}", err=True)
+
+    try:
+        if transport == "stdio":
+            click.echo(intro + "; serving on stdio", err=True)
+            anyio.run(serve_stdio, server)
+        else:
+            anyio.run(lambda: serve_http(server, host=host, port=port, token=token, announce=announce))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_USAGE)
+    sys.exit(0)
 
 
 def _load_for_run(path: str, exit_spec: int) -> Any:
@@ -592,8 +698,10 @@ def _print_matrix(ir: Any, results: Any, scenarios: Any) -> None:
 @click.argument("run_id")
 @click.option("--deny", is_flag=True, help="Refuse instead of approving.")
 @click.option("--reason", help="Why; recorded with the decision.")
+@click.option("--call", type=click.IntRange(min=1), metavar="N",
+              help="The call to decide, when an MCP session of `specc serve` waits for several.")
 @_store_option
-def approve(run_id: str, deny: bool, reason: str | None, store_path: str | None) -> None:
+def approve(run_id: str, deny: bool, reason: str | None, call: int | None, store_path: str | None) -> None:
     """Approve (or --deny) the action a paused run waits for.
 
     The decision is recorded with who and when, bound to the spec version,
@@ -605,12 +713,16 @@ def approve(run_id: str, deny: bool, reason: str | None, store_path: str | None)
 
     with _open_store(store_path, existing=True) as store:
         try:
-            decision = decide_approval(store, run_id, approved=not deny, reason=reason)
+            decision = decide_approval(store, run_id, approved=not deny, reason=reason, call=call)
             record = store.find(run_id)
         except (DecisionRefused, StoreError) as exc:
             _fail(str(exc), EXIT_USAGE)
     verdict = "denied" if deny else "approved"
-    click.echo(f"{verdict} `{decision.action}` for run {record.id}; `specc resume {record.id}` continues it")
+    if record.status == "running":  # an MCP session of `specc serve`: its client calls again
+        click.echo(f"{verdict} `{decision.action}` at call {decision.index} of run {record.id}; the same call with the "
+                   "same arguments, made again in that MCP session, uses the decision once")
+    else:
+        click.echo(f"{verdict} `{decision.action}` for run {record.id}; `specc resume {record.id}` continues it")
 
 
 @main.command()
