@@ -7,8 +7,18 @@ import json
 import sys
 from typing import Any, TextIO
 
+from specc.terminal import visible
+
 from . import events as ev
 from .store import Event
+
+
+def _shown(text: object) -> str:
+    """Text a tool, a model or a stored run gave, as the console prints it: every control
+    character visible, and no rich markup taken from it."""
+    from rich.markup import escape
+
+    return escape(visible(str(text)))
 
 
 class JsonLines:
@@ -44,9 +54,9 @@ class Human:
     def __call__(self, stored: Event) -> None:
         event = stored.event
         if isinstance(event, ev.RunStarted):
-            self._line(f"[bold]run[/] {event.agent}")
+            self._line(f"[bold]run[/] {_shown(event.agent)}")
         elif isinstance(event, ev.AttemptIntent):
-            what = f"{event.step}: {event.action} (attempt {event.attempt})"
+            what = _shown(f"{event.step}: {event.action} (attempt {event.attempt})")
             if self.live:
                 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -59,22 +69,24 @@ class Human:
         elif isinstance(event, ev.AttemptOutcome):
             self._stop()
             mark = "[green]ok[/]" if event.kind == "ok" else f"[red]{event.kind}[/]"
-            detail = "" if event.kind == "ok" else f" - {event.detail}"
-            self._line(f"  {mark} {event.step}: {event.action} (attempt {event.attempt}, "
+            detail = "" if event.kind == "ok" else f" - {_shown(event.detail)}"
+            self._line(f"  {mark} {_shown(event.step)}: {_shown(event.action)} (attempt {event.attempt}, "
                        f"{event.duration_s:.2f}s){detail}")
         elif isinstance(event, ev.Handler):
             extra = f", waiting {event.backoff_s:.2f}s" if event.backoff_s is not None else ""
-            self._line(f"    [yellow]on {event.kind}[/]: {event.strategy}{extra}")
+            self._line(f"    [yellow]on {_shown(event.kind)}[/]: {_shown(event.strategy)}{extra}")
         elif isinstance(event, ev.RequireFailed):
-            self._line(f"  [yellow]require failed[/]: {event.reason} ({event.strategy})")
+            self._line(f"  [yellow]require failed[/]: {_shown(event.reason)} ({_shown(event.strategy)})")
         elif isinstance(event, ev.PlannerTurn):
             calls = (event.response.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []
             names = ", ".join(str((c.get("function") or {}).get("name")) for c in calls if isinstance(c, dict))
-            self._line(f"[bold]turn {event.turn}[/]: the model " + (f"calls {names}" if names else "answers in text"))
+            said = f"calls {_shown(names)}" if names else "answers in text"
+            self._line(f"[bold]turn {event.turn}[/]: the model {said}")
         elif isinstance(event, ev.PlannerAnswer) and event.outcome == "rejected":
-            self._line(f"  [yellow]rejected[/] {event.name}: {event.content.removeprefix('rejected: ')}")
+            why = _shown(event.content.removeprefix("rejected: "))
+            self._line(f"  [yellow]rejected[/] {_shown(event.name)}: {why}")
         elif isinstance(event, ev.PlannerRequestFailed):
-            self._line(f"  [red]model request failed[/]: {event.kind} - {event.detail}")
+            self._line(f"  [red]model request failed[/]: {_shown(event.kind)} - {_shown(event.detail)}")
 
     def _stop(self) -> None:
         if self._progress is not None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from specc import __version__
+from specc.terminal import visible
 
 if TYPE_CHECKING:
     from specc.diagnostics import Diagnostic
@@ -236,7 +237,7 @@ def _read_input(value: str | None) -> str | bytes:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {visible(message)}", err=True)
     sys.exit(code)
 
 
@@ -393,8 +394,8 @@ def _execute(ir: Any, store: Any, options: Any, *, as_json: bool, start: Any) ->
         listener.close()
         store.close()
     if outcome.status == "succeeded" and not as_json:
-        click.echo(json.dumps(outcome.result, indent=2, ensure_ascii=False))
-    click.echo(_last_line(outcome), err=True)
+        click.echo(visible(json.dumps(outcome.result, indent=2, ensure_ascii=False), lines=True))
+    click.echo(visible(_last_line(outcome)), err=True)
     sys.exit(outcome.exit_code)
 
 
@@ -405,12 +406,12 @@ def _terminal_prompt(ir: Any, timeout_s: float | None) -> Any:
         import select
 
         click.echo("", err=True)
-        click.echo(f"approval needed for step `{step}`: action `{action.name}`", err=True)
+        click.echo(visible(f"approval needed for step `{step}`: action `{action.name}`"), err=True)
         if ir.description:
-            click.echo(f"  agent:     {ir.agent}: {ir.description}", err=True)
+            click.echo(visible(f"  agent:     {ir.agent}: {ir.description}"), err=True)
         click.echo(f"  effect:    {action.effect}    risk: {action.risk}", err=True)
-        click.echo("  arguments: " + json.dumps(arguments, indent=2, ensure_ascii=False).replace("\n", "\n  "),
-                   err=True)
+        shown = visible(json.dumps(arguments, indent=2, ensure_ascii=False), lines=True)
+        click.echo("  arguments: " + shown.replace("\n", "\n  "), err=True)
         click.echo("approve? [y/N] ", err=True, nl=False)
         if timeout_s is not None:
             ready, _, _ = select.select([sys.stdin], [], [], timeout_s)
@@ -661,9 +662,13 @@ def test_command(spec: str, backend: str, fmt: str, only: str | None, input_valu
 
 def _print_matrix(ir: Any, results: Any, scenarios: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from specc.runtime.spectest import INJECTED
+
+    def shown(text: str) -> str:
+        return escape(visible(text))
 
     console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
     kinds = [*INJECTED, "denied", "budget"]
@@ -682,16 +687,16 @@ def _print_matrix(ir: Any, results: Any, scenarios: Any) -> None:
         console.print(f"scenario {s.scenario.name}: " + ("holds" if s.ok else "DIFFERS"))
     for r in results:
         if not r.ok:
-            console.print(f"\n[bold red]{r.case.name}[/]")
-            console.print(f"  declared: {json.dumps(r.expected.shown(), ensure_ascii=False)}")
-            console.print(f"  observed: {json.dumps(r.observed.shown(), ensure_ascii=False)}")
+            console.print(f"\n[bold red]{shown(r.case.name)}[/]")
+            console.print(f"  declared: {shown(json.dumps(r.expected.shown(), ensure_ascii=False))}")
+            console.print(f"  observed: {shown(json.dumps(r.observed.shown(), ensure_ascii=False))}")
             for problem in r.problems:
-                console.print(f"  - {problem}")
+                console.print(f"  - {shown(problem)}")
     for s in scenarios:
         if not s.ok:
-            console.print(f"\n[bold red]scenario {s.scenario.name}[/]")
+            console.print(f"\n[bold red]scenario {shown(s.scenario.name)}[/]")
             for problem in s.problems:
-                console.print(f"  - {problem}")
+                console.print(f"  - {shown(problem)}")
 
 
 @main.command()
@@ -807,7 +812,7 @@ def runs(store_path: str | None, status: str | None, limit: int) -> None:
         return
     for r in records:
         started = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(r.started))
-        click.echo(f"{r.id}  {started}  {r.status:<17} {r.agent}" + (f"  ({r.reason})" if r.reason else ""))
+        click.echo(visible(f"{r.id}  {started}  {r.status:<17} {r.agent}" + (f"  ({r.reason})" if r.reason else "")))
 
 
 @main.command()
@@ -840,12 +845,12 @@ def show(run_id: str, store_path: str | None, as_json: bool, verify: bool) -> No
             **({"verify": problems} if verify else {}),
         }, indent=2, ensure_ascii=False))
     else:
-        click.echo(f"run {record.id}  agent {record.agent}  status {record.status}")
+        click.echo(visible(f"run {record.id}  agent {record.agent}  status {record.status}"))
         if record.reason:
-            click.echo(f"reason: {record.reason}")
+            click.echo(visible(f"reason: {record.reason}"))
         for e in events:
             at = _time.strftime("%H:%M:%S", _time.localtime(e.at))
-            click.echo(f"{e.seq:>4} {at} {e.kind:<16} {_summarise(e)}")
+            click.echo(visible(f"{e.seq:>4} {at} {e.kind:<16} {_summarise(e)}"))
         if verify:
             click.echo("log verified: the hash chain is intact" if not problems else "log TAMPERED:\n  "
                        + "\n  ".join(problems))
