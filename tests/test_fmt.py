@@ -1,0 +1,141 @@
+"""`specc fmt`'s printer (`specc.fmt.format_source`): on every example and every golden case, the
+layout is a fixed point (idempotent), every comment survives in order, and the meaning is the same
+(the same IR but for the source hash and line numbers, or the same diagnostics but for where they
+point); plus the layout rules one by one, and text that does not parse."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from specc.compiler import compile_source
+from specc.diagnostics import CompileError
+from specc.fmt import format_source
+from specc.ir import to_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "specs").glob("*/*.agent"))
+GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.agent"))
+FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("*.agent"))
+ALL = EXAMPLES + GOLDEN + FIXTURES
+
+
+def _id(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def _parses(path: Path) -> bool:
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError:
+        return False
+    try:
+        format_source(text)
+    except CompileError:
+        return False
+    return True
+
+
+PARSING = [p for p in ALL if _parses(p)]
+NOT_PARSING = [p for p in ALL if p not in PARSING]
+
+
+def comments(text: str) -> list[str]:
+    """Every `#` to the end of its line, spacing normalised: a comment, or a string holding `#`
+    and whatever follows it on its line (which must then survive just as well)."""
+    return [" ".join(found.split()) for found in re.findall(r"#[^\n]*", text)]
+
+
+def meaning(text: str, path: Path) -> Any:
+    """What a spec means: its IR without the source hash and line numbers, or its diagnostics
+    without their places."""
+    result = compile_source(text, str(path))
+    if result.has_errors:
+        return [(d.code.code, d.severity.value, d.message, d.help) for d in result.diagnostics]
+    return _without_lines(__import__("json").loads(to_bytes(result.ir)))
+
+
+def _without_lines(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_lines(v) for k, v in value.items() if k not in ("line", "hash", "source")}
+    if isinstance(value, list):
+        return [_without_lines(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("path", PARSING, ids=[_id(p) for p in PARSING])
+def test_idempotent_comments_kept_same_meaning(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    source = path.read_text("utf-8")
+    formatted = format_source(source)
+    assert format_source(formatted) == formatted
+    assert comments(formatted) == comments(source)
+    assert meaning(formatted, path) == meaning(source, path)
+    assert formatted.endswith("\n") and not formatted.endswith("\n\n")
+    assert all(line == line.rstrip() for line in formatted.splitlines())
+
+
+def test_the_meaning_check_can_fail() -> None:
+    source = (ROOT / "specs" / "invoice" / "invoice.agent").read_text("utf-8")
+    changed = source.replace("steps 20", "steps 21")
+    assert meaning(changed, EXAMPLES[0]) != meaning(source, EXAMPLES[0])
+    assert comments(source.replace("# optional", "")) != comments(source)
+
+
+def test_every_example_is_formatted() -> None:
+    """The committed examples are in the canonical layout (what `specc fmt --check specs/` says)."""
+    assert EXAMPLES
+    for path in EXAMPLES:
+        source = path.read_text("utf-8")
+        assert format_source(source) == source, f"{_id(path)} is not formatted: run `specc fmt {_id(path)}`"
+
+
+@pytest.mark.parametrize("path", NOT_PARSING, ids=[_id(p) for p in NOT_PARSING])
+def test_text_that_does_not_parse_raises_the_compilers_diagnostics(path: Path) -> None:
+    data = path.read_bytes()
+    result = compile_source(data, "<input>")
+    text = result.source
+    if text is None:  # not UTF-8, NUL: a str caller cannot even hand this over as it is
+        return
+    with pytest.raises(CompileError) as caught:
+        format_source(text)
+    assert [d.message for d in caught.value.diagnostics] == [d.message for d in result.diagnostics]
+    assert caught.value.diagnostics and caught.value.diagnostics[0].code.code == "SPC001"
+
+
+LAYOUT = [
+    # spacing, indentation, blank lines
+    ("agent   t {\n      limits {   steps 3\n wall 1m\n}\n\n\n\n  scope {\n\n  }\n}",
+     "agent t {\n  limits {\n    steps 3\n    wall 1m\n  }\n\n  scope {}\n}\n"),
+    # types and constraints
+    ("agent t {\ntype A { x: list < string > ( 1 .. 3 ) ?\n y : int(-5..-1)\n z : \"a\"|\"b\"\n}\n}",
+     "agent t {\n  type A {\n    x: list<string>(1..3)?\n    y: int(-5..-1)\n    z: \"a\" | \"b\"\n  }\n}\n"),
+    # expressions, records, lists, trailing commas dropped on one line
+    ("agent t {\nworkflow {\nx = f( a: {k: [ 1,2, ], j: x.y} , )\n"
+     "require ( a.x == [ ] or not(len( a.x )>2) ) else escalate \"no\"\nreturn {a: x}\n}\n}",
+     "agent t {\n  workflow {\n    x = f(a: {k: [1, 2], j: x.y})\n"
+     "    require (a.x == [] or not (len(a.x) > 2)) else escalate \"no\"\n    return {a: x}\n  }\n}\n"),
+    # comments: own line, after code (aligned run by run), at the ends, inside a bracket
+    ("\n\n# head\n\nagent t { # the agent\n  limits {\n    steps 3 # a\n    wall 1m     # b\n\n"
+     "    # own\n  }\n  action f(a: string, # first\n  # about b\n  b: string) {\n    run \"x\" \"#no\"\n"
+     "  }\n  # last\n}\n# tail\n\n",
+     "# head\n\nagent t {  # the agent\n  limits {\n    steps 3  # a\n    wall 1m  # b\n\n    # own\n  }\n"
+     "  action f(\n    a: string,  # first\n    # about b\n    b: string,\n  ) {\n    run \"x\" \"#no\"\n  }\n"
+     "  # last\n}\n# tail\n"),
+    # a list past 100 columns: one item a line
+    ("agent t {\n  action g(a: string, b: string, c: string, d: string, e: string, f: string, g: string, "
+     "hh: string) {\n    run \"x\"\n  }\n}\n",
+     "agent t {\n  action g(\n" + "".join(f"    {n}: string,\n" for n in "abcdefg") + "    hh: string,\n"
+     "  ) {\n    run \"x\"\n  }\n}\n"),
+    # CRLF line ends
+    ("agent t {\r\n  limits {\r\n    steps 3 # x\r\n  }\r\n}\r\n", "agent t {\n  limits {\n    steps 3  # x\n  }\n}\n"),
+]
+
+
+@pytest.mark.parametrize("source,expected", LAYOUT)
+def test_layout(source: str, expected: str) -> None:
+    assert format_source(source) == expected
+    assert format_source(expected) == expected
