@@ -277,10 +277,12 @@ class Session:
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=json.dumps(value, ensure_ascii=False))],
                 structured_content=structured(action.output_schema, value))
-        if self._spent(run):
-            finished = run.stop(outcome, at)
-            self.ended = (f"this session's run {run.run_id} has ended: {finished.reason}; no more calls are taken "
-                          "(a new session starts a new run)")
+        if (isinstance(outcome, Failed) and outcome.kind == "budget") or self._spent(run):
+            run.stop(outcome, at)
+            used = (f"all {run.budget.steps} steps" if run.budget.used_steps >= run.budget.steps
+                    else "all the `wall` time")
+            self.ended = (f"this session's run {run.run_id} used {used} of the agent's `limits` and has ended; no "
+                          "more calls are taken (a new session starts a new run)")
             return _error(self.ended)
         if isinstance(outcome, Paused) and outcome.status == "awaiting-approval":
             return _error(self._pending_message(run, at, action))
