@@ -141,6 +141,94 @@ def _as_error(d: Diagnostic) -> Diagnostic:
     return replace(d, severity=Severity.ERROR) if d.severity is Severity.WARNING else d
 
 
+@main.command("fmt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 listing the files that would change.")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print what would change as a unified diff.")
+def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+    """Format specs in the one canonical layout (docs/editors.md describes it).
+
+    PATHS are `.agent` files or folders (every `.agent` below a folder); `-` formats
+    standard input to standard output. Comments stay where they were and the meaning
+    is unchanged; a file that does not parse is reported and left alone.
+    Exit status: 0 done (with --check or --diff: nothing would change), 1 a file
+    would change under --check or --diff, or does not parse, 2 usage error.
+
+    \b
+    Examples:
+      specc fmt specs/
+      specc fmt --check specs/        in CI or a pre-commit hook
+      specc fmt --diff agent.agent
+    """
+    import difflib
+
+    from specc.diagnostics import CompileError
+    from specc.fmt import format_bytes
+    from specc.render import text, use_colour
+
+    if "-" in paths and len(paths) > 1:
+        raise click.UsageError("`-` (standard input) cannot be formatted together with files")
+    files = ["-"] if paths == ("-",) else list(_spec_files(paths))
+    changed = failed = 0
+    for path in files:
+        try:
+            data = sys.stdin.buffer.read() if path == "-" else _read_bytes(path)
+            formatted = format_bytes(data, "<stdin>" if path == "-" else path)
+        except CompileError as exc:
+            failed += 1
+            source = data.decode("utf-8", errors="replace")
+            colour = use_colour(sys.stderr)
+            click.echo(text(exc.diagnostics, {d.file: source for d in exc.diagnostics}, colour), err=True, color=colour)
+            continue
+        if path == "-" and not (check or show_diff):
+            sys.stdout.write(formatted)
+            continue
+        if formatted.encode() == data:
+            continue
+        changed += 1
+        if show_diff:
+            old = data.decode("utf-8").splitlines(keepends=True)
+            click.echo("".join(difflib.unified_diff(old, formatted.splitlines(keepends=True), path, path)), nl=False)
+        if check or show_diff:
+            click.echo(f"would reformat {path}", err=True)
+        else:
+            _write_atomically(path, formatted.encode())
+            click.echo(f"reformatted {path}", err=True)
+    if path_count := len(files) - (1 if files == ["-"] else 0):
+        verb = "would be reformatted" if check or show_diff else "reformatted"
+        tail = f", {failed} not parsed" if failed else ""
+        click.echo(f"{changed} of {path_count} file{'s' if path_count != 1 else ''} {verb}{tail}", err=True)
+    sys.exit(EXIT_ERRORS if failed or ((check or show_diff) and changed) else EXIT_OK)
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise click.UsageError(f"cannot read `{path}`: {exc.strerror}") from None
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Replace a file's content in one step, keeping its permissions: never half a spec."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".specc-fmt-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise click.ClickException(f"cannot write `{path}`: {exc.strerror}") from None
+
+
 @main.command()
 @click.argument("code", required=False)
 @click.option("--list", "list_codes", is_flag=True, help="List every code with its name.")

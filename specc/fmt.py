@@ -111,6 +111,24 @@ def format_source(source: str) -> str:
     return _Printer().print(_atoms(text, tree))
 
 
+def format_bytes(data: bytes, path: str) -> str:
+    """`format_source` of a file's bytes, for `specc fmt`: bytes that are not UTF-8 (or too large)
+    and text that does not parse raise `CompileError` with the diagnostics `specc check` gives,
+    located in `path`."""
+    from dataclasses import replace
+
+    from specc.parser import decode
+
+    reporter = Reporter(path)
+    text = decode(data, reporter)
+    if text is None:
+        raise CompileError(reporter.diagnostics)
+    try:
+        return format_source(text)
+    except CompileError as exc:
+        raise CompileError([replace(d, file=path) for d in exc.diagnostics]) from None
+
+
 # --- from the parse back to tokens -----------------------------------------------------------------
 
 

@@ -130,6 +130,12 @@ LAYOUT = [
      "hh: string) {\n    run \"x\"\n  }\n}\n",
      "agent t {\n  action g(\n" + "".join(f"    {n}: string,\n" for n in "abcdefg") + "    hh: string,\n"
      "  ) {\n    run \"x\"\n  }\n}\n"),
+    # loops, branches with `else if` on the closing brace's line, a conditional approval
+    ("agent t {\naction f(x: int) -> int {\napproval required when x>50\n}\nworkflow {\nr=for i in [1,2]{\n"
+     "if i==1{\nf(x: i)\n}   else   if i == 2 {\nreturn {a: i}\n} else {\nf(x: i)\n}\n}\n}\n}",
+     "agent t {\n  action f(x: int) -> int {\n    approval required when x > 50\n  }\n  workflow {\n"
+     "    r = for i in [1, 2] {\n      if i == 1 {\n        f(x: i)\n      } else if i == 2 {\n"
+     "        return {a: i}\n      } else {\n        f(x: i)\n      }\n    }\n  }\n}\n"),
     # CRLF line ends
     ("agent t {\r\n  limits {\r\n    steps 3 # x\r\n  }\r\n}\r\n", "agent t {\n  limits {\n    steps 3  # x\n  }\n}\n"),
 ]
@@ -139,3 +145,84 @@ LAYOUT = [
 def test_layout(source: str, expected: str) -> None:
     assert format_source(source) == expected
     assert format_source(expected) == expected
+
+
+# --- `specc fmt` -----------------------------------------------------------------------------------
+
+UNFORMATTED = "agent   t {\n  limits {\n    steps 3 # a comment\n    wall 1m\n  }\n}\n"
+FORMATTED = "agent t {\n  limits {\n    steps 3  # a comment\n    wall 1m\n  }\n}\n"
+
+
+def fmt(*args: str, stdin: str | None = None) -> Any:
+    from click.testing import CliRunner
+
+    from specc.cli import main
+
+    result = CliRunner().invoke(main, ["fmt", *args], prog_name="specc", input=stdin, catch_exceptions=False)
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_fmt_rewrites_files_under_a_folder_and_keeps_their_mode(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    first, second = tmp_path / "a.agent", tmp_path / "sub" / "b.agent"
+    first.write_text(UNFORMATTED)
+    second.write_text(FORMATTED)
+    first.chmod(0o640)
+    (tmp_path / "notes.txt").write_text("not a spec  ")
+    result = fmt(str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert first.read_text() == FORMATTED and second.read_text() == FORMATTED
+    assert first.stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "notes.txt").read_text() == "not a spec  "
+    assert f"reformatted {first}" in result.output and str(second) not in result.output
+    assert "1 of 2 files reformatted" in result.output
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.agent", "b.agent", "notes.txt", "sub"]
+
+
+def test_fmt_check_lists_what_would_change_and_writes_nothing(tmp_path: Path) -> None:
+    spec = tmp_path / "a.agent"
+    spec.write_text(UNFORMATTED)
+    result = fmt("--check", str(spec))
+    assert result.exit_code == 1
+    assert f"would reformat {spec}" in result.output
+    assert spec.read_text() == UNFORMATTED
+    spec.write_text(FORMATTED)
+    assert fmt("--check", str(spec)).exit_code == 0
+
+
+def test_fmt_diff_prints_a_unified_diff(tmp_path: Path) -> None:
+    spec = tmp_path / "a.agent"
+    spec.write_text(UNFORMATTED)
+    result = fmt("--diff", str(spec))
+    assert result.exit_code == 1
+    assert f"--- {spec}" in result.output
+    assert "-agent   t {\n+agent t {\n" in result.output
+    assert spec.read_text() == UNFORMATTED
+
+
+def test_fmt_reads_standard_input() -> None:
+    result = fmt("-", stdin=UNFORMATTED)
+    assert result.exit_code == 0
+    assert result.stdout == FORMATTED
+
+
+def test_fmt_reports_a_file_that_does_not_parse_and_leaves_it_alone(tmp_path: Path) -> None:
+    bad, good = tmp_path / "bad.agent", tmp_path / "good.agent"
+    bad.write_text("agent x {\n  limits { steps }\n}\n")
+    good.write_text(UNFORMATTED)
+    binary = tmp_path / "binary.agent"
+    binary.write_bytes(b"agent \xff")
+    result = fmt(str(tmp_path))
+    assert result.exit_code == 1
+    assert f"error[SPC001]: unexpected `}}`, expected a whole number\n  --> {bad}:2:18" in result.output
+    assert f"error[SPC002]" in result.output and f"{binary}:1:7" in result.output
+    assert bad.read_text() == "agent x {\n  limits { steps }\n}\n"
+    assert good.read_text() == FORMATTED
+    assert "1 of 3 files reformatted, 2 not parsed" in result.output
+
+
+def test_fmt_usage_errors() -> None:
+    assert fmt("/no/such/file.agent").exit_code == 2
+    assert fmt("-", "x.agent").exit_code == 2
+    assert fmt().exit_code == 2
