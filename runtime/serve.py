@@ -16,6 +16,7 @@ session is refused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -498,7 +499,8 @@ class _Stop:
 
     signalled: bool = False
 
-    async def on_signal(self, scope: anyio.CancelScope) -> None:
+    async def on_signal(self, scope: anyio.CancelScope | None, web: Any = None) -> None:
+        """Wait for a signal, then cancel `scope` (stdio) or tell the web server `web` to stop."""
         import signal
 
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -506,7 +508,10 @@ class _Stop:
                 self.signalled = True
                 print("specc serve: stopping; calls under way are stopped and their runs end as interrupted",
                       file=sys.stderr)
-                scope.cancel()
+                if scope is not None:
+                    scope.cancel()
+                if web is not None:
+                    web.should_exit = True
                 return
 
 
@@ -545,7 +550,15 @@ async def serve_http(server: SpecServer, *, host: str, port: int, token: str | N
                     lifespan=lambda _: manager.run())
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=5)
-    web = uvicorn.Server(config)
+
+    class Web(uvicorn.Server):
+        """uvicorn, with the signals left to `_Stop` (uvicorn's own would re-raise them at exit)."""
+
+        def capture_signals(self) -> Any:
+            return contextlib.nullcontext()
+
+    web = Web(config)
+    stopped = _Stop()
 
     async def tell_when_listening() -> None:
         while not web.started:
@@ -557,6 +570,7 @@ async def serve_http(server: SpecServer, *, host: str, port: int, token: str | N
     try:
         async with anyio.create_task_group() as group:
             group.start_soon(tell_when_listening)
+            group.start_soon(stopped.on_signal, None, web)
             await web.serve()
             group.cancel_scope.cancel()
     finally:

@@ -93,7 +93,7 @@ def test_every_action_is_a_tool_with_its_contracts_and_annotations(tmp_path: Pat
     desk = Desk(tmp_path)
     listed = session(desk, "legacy", lambda c: c.list_tools())
     tools = {tool.name: tool for tool in listed.tools}
-    assert sorted(tools) == ["fetch_status", "lookup", "note", "pay"]
+    assert sorted(tools) == ["fetch_status", "lookup", "note", "pay", "wait_a_while"]
     lookup, pay, status = tools["lookup"], tools["pay"], tools["fetch_status"]
     assert lookup.description.startswith("The account with this id.")
     assert lookup.input_schema["properties"]["id"]["pattern"] == "^A[0-9]{3}$"
