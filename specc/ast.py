@@ -170,6 +170,7 @@ class Action(Node):
     approval: Literal["required", "none"] | None = None
     approval_reason: str | None = None
     approval_span: Span | None = None
+    approval_when: Expr | None = None  # `approval required when EXPR`: only when EXPR holds
     idempotent: bool = False
     idempotency_key: list[Name] | None = None
     idempotent_span: Span | None = None
@@ -226,19 +227,35 @@ class Call(Node):
 
 
 class Statement(Node):
-    """One workflow statement: a call (bound to a step name or not), a guard or the return."""
+    """One workflow statement: a call (bound to a step name or not), a guard, the return, a bounded
+    loop `for VAR in LIST { body }` (bound to a step name or not) or a branch
+    `if COND { body } else { orelse }`."""
 
-    kind: Literal["call", "require", "return"]
+    kind: Literal["call", "require", "return", "for", "if"]
     name: Name | None = None
     call: Call | None = None
     require: Require | None = None
-    value: Expr | None = None
+    value: Expr | None = None  # `return`: the value; `for`: the list; `if`: the condition
+    var: Name | None = None  # `for`: the name each item is bound to
+    body: list[Statement] = []
+    orelse: list[Statement] | None = None  # `if` with an `else`: its statements (an `else if` is one `if`)
 
 
 class Workflow(Node):
-    """The straight sequence of steps."""
+    """The steps, in order; loops and branches hold their own."""
 
     statements: list[Statement]
+
+
+def walk(statements: list[Statement]) -> list[Statement]:
+    """Every statement of a block and of the blocks inside it, in the order they are written."""
+    found: list[Statement] = []
+    for statement in statements:
+        found.append(statement)
+        found.extend(walk(statement.body))
+        if statement.orelse is not None:
+            found.extend(walk(statement.orelse))
+    return found
 
 
 class Planner(Node):

@@ -118,6 +118,13 @@ PRIVILEGED_USER: Final = Code("SPC118", "privileged-user", ERROR, "a `user` of u
 OVERLAPPING_MOUNT: Final = Code(
     "SPC119", "overlapping-mount", ERROR, "two mounts of one action where one lies inside the other"
 )
+UNBOUNDED_LOOP: Final = Code(
+    "SPC120", "unbounded-loop", ERROR, "a `for` over a list whose type has no maximum count"
+)
+EFFECT_MISMATCH: Final = Code(
+    "SPC121", "effect-mismatch", WARNING,
+    "an action with `effect read` that declares network hosts or a secret env var",
+)
 
 ALL_CODES: Final[tuple[Code, ...]] = tuple(
     value for value in list(globals().values()) if isinstance(value, Code)
@@ -165,6 +172,10 @@ UNDEFINED_ACTION: Final = Message(UNDEFINED_NAME, "action `{name}` is not declar
 UNDEFINED_VALUE: Final = Message(UNDEFINED_NAME, "`{name}` is not a step or `input`")
 UNDEFINED_STEP_LATER: Final = Message(
     UNDEFINED_NAME, "step `{name}` is used before it runs", "a step can only use steps above it"
+)
+UNDEFINED_STEP_INSIDE: Final = Message(
+    UNDEFINED_NAME, "step `{name}` runs inside a block that has ended, so it is not seen here",
+    "a step inside `if` or `for` is seen only inside it; bind the loop (`name = for ...`) to use its results",
 )
 UNDEFINED_FIELD: Final = Message(UNDEFINED_NAME, "`{owner}` has no field `{name}`")
 UNDEFINED_MOUNT: Final = Message(UNDEFINED_NAME, "mount `{name}` is not declared in the scope")
@@ -217,6 +228,23 @@ LEN_TYPE: Final = Message(TYPE_MISMATCH, "`len` needs a string or a list, found 
 IN_TYPE: Final = Message(TYPE_MISMATCH, "`in` needs a list on its right, found {found}")
 LIST_MIXED: Final = Message(TYPE_MISMATCH, "list items must share a type, found {first} and {other}")
 REQUIRE_TYPE: Final = Message(TYPE_MISMATCH, "a `require` condition must be a bool, found {found}")
+IF_TYPE: Final = Message(TYPE_MISMATCH, "an `if` condition must be a bool, found {found}")
+APPROVAL_WHEN_TYPE: Final = Message(
+    TYPE_MISMATCH, "an `approval required when` condition must be a bool, found {found}"
+)
+LOOP_TYPE: Final = Message(TYPE_MISMATCH, "`for` goes over a list, found {found}")
+LOOP_NO_VALUE: Final = Message(
+    TYPE_MISMATCH, "loop `{name}` has no value: its body does not end with a call of an action that returns one",
+    "end the loop's body with a call whose result the loop collects, or drop `{name} =`",
+)
+LOOP_UNBOUNDED: Final = Message(
+    UNBOUNDED_LOOP, "`for` goes over {found}, which has no maximum count, so its steps cannot be counted",
+    "give the list's type a maximum item count, such as `{example}`",
+)
+LOOP_VAR_TAKEN: Final = Message(
+    DUPLICATE_DEFINITION, "`{name}` already names a value here; a loop's item needs a name of its own",
+    "choose another name for the loop's item",
+)
 VOID_RESULT: Final = Message(TYPE_MISMATCH, "a workflow that has no `output` cannot `return` a value")
 MISSING_RETURN: Final = Message(
     TYPE_MISMATCH, "the workflow never returns, but `output` is {expected}", "end the workflow with `return`"
@@ -263,6 +291,11 @@ LIMIT_MISSING: Final = Message(
 UNUSED_TYPE: Final = Message(UNUSED_DEFINITION, "type `{name}` is never used")
 UNUSED_ACTION: Final = Message(UNUSED_DEFINITION, "action `{name}` is never called")
 RETURN_NOT_LAST: Final = Message(SYNTAX, "`return` must be the last statement of the workflow")
+RETURN_NOT_LAST_IN_BLOCK: Final = Message(
+    SYNTAX, "`return` must be the last statement of its block", "what follows a `return` could never run"
+)
+#: a statement other languages have and this one does not; `what` names it, the help says what to use
+NOT_IN_LANGUAGE: Final = Message(SYNTAX, "the language has no {what}", "{instead}")
 UNDEFINED_FALLBACK: Final = Message(UNDEFINED_NAME, "fallback action `{name}` is not declared")
 NO_RESULT: Final = Message(TYPE_MISMATCH, "action `{action}` returns nothing, so step `{name}` has no value")
 FIELD_TYPE: Final = Message(TYPE_MISMATCH, "field `{name}` of `{record}` expects {expected}, found {found}")
@@ -359,11 +392,21 @@ NEEDS_APPROVAL: Final = Message(
     APPROVAL_REQUIRED, "action `{action}` is {why} but has no `approval required`",
     "add `approval required`, or waive it with `approval none \"reason\"`",
 )
+CONSTANT_APPROVAL: Final = Message(
+    APPROVAL_REQUIRED, "action `{action}` is {why}, but its `approval required when` reads none of its parameters",
+    "make the condition say which calls need a person (`approval required when amount > 50`), write "
+    "`approval required`, or waive it with `approval none \"reason\"`",
+)
 #: reported as a warning: the author waived the approval on purpose
 APPROVAL_WAIVED: Final = Message(APPROVAL_REQUIRED, "action `{action}` is {why} and runs without approval: {reason}")
 STEPS_TOO_FEW: Final = Message(
     LIMIT_TOO_SMALL, "`limits.steps` is {steps}, but the workflow has {count} steps",
     "allow at least {count} steps, more for retries ({with_retries} with every retry)",
+)
+STEPS_TOO_FEW_LONGEST: Final = Message(
+    LIMIT_TOO_SMALL, "`limits.steps` is {steps}, but the workflow's longest path takes {count} steps, every "
+    "loop at its maximum",
+    STEPS_TOO_FEW.help,
 )
 TURNS_ABOVE_STEPS: Final = Message(
     LIMIT_TOO_SMALL, "`limits.steps` is {steps}, below the planner's `max_turns` of {turns}",
@@ -390,6 +433,15 @@ UNTRUSTED_UNAPPROVED: Final = Message(
 UNTRUSTED_WAIVED: Final = Message(
     UNTRUSTED_FLOW, "action `{action}` {why} and runs without approval while the planner also reads the untrusted "
     "results of {sources}: {reason}",
+)
+READ_WITH_NETWORK: Final = Message(
+    EFFECT_MISMATCH, "action `{action}` has `effect read` but reaches the network host `{host}`",
+    "a read action is retried and resumed freely and never needs approval; if it can send data out or act on "
+    "an account, declare `effect write` (and `idempotent` when repeating it is safe)",
+)
+READ_WITH_SECRET: Final = Message(
+    EFFECT_MISMATCH, "action `{action}` has `effect read` but is given the secret `{env}`",
+    READ_WITH_NETWORK.help,
 )
 ROOT_USER: Final = Message(
     PRIVILEGED_USER, "user `{user}` lets the tool run as root or in root's group",

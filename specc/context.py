@@ -31,6 +31,9 @@ class Symbols:
     hosts: dict[str, ast.Str] = field(default_factory=dict)
     #: step name -> the action it calls (filled by the `workflow` pass)
     steps: dict[str, str] = field(default_factory=dict)
+    #: a `for` statement's offset in the source -> the most turns it can take (filled by the
+    #: `workflow` pass; a loop with no bound is an error and has no entry)
+    loop_bounds: dict[int, int] = field(default_factory=dict)
     #: the declared actions the planner may call, in the order of its `tools` or sorted when it has
     #: none; None without a planner (filled by the `planner` pass)
     tools: list[str] | None = None

@@ -71,8 +71,12 @@ _add(
     "in a string or one for a NUL character or a lone surrogate, expressions or brackets nested more "
     "than 200 levels deep, a file over 8 MiB, a "
     "number too large to represent, a `workflow` beside a `planner`, a `planner` without one of the "
-    "settings it cannot run without (`model`, `endpoint env`, `instructions`, `max_turns`), and a "
-    "`return` that is not the last statement of the workflow. The parser stops at the first syntax error of a file.",
+    "settings it cannot run without (`model`, `endpoint env`, `instructions`, `max_turns`), a "
+    "`return` that is not the last statement of the workflow or of its block, and a statement the language "
+    "does not have (`while`, `elif` or `elseif`, `break`, `continue`, `def`, `fn`, `function`, an `else` on a "
+    "line of its own): the message says so and the help says what to write instead (`for NAME in LIST`, "
+    "`} else if COND {`, an `if` around the body, an `action`). The parser stops at the first syntax error "
+    "of a file.",
     why="Nothing else can be checked about text that does not parse.",
     example="""\
 agent a {
@@ -590,7 +594,11 @@ _add(
     c.APPROVAL_REQUIRED,
     what="An action with `effect destructive` or `risk high` that has no `approval required`. "
     "Writing `approval none \"reason\"` waives the approval on purpose: the diagnostic becomes a "
-    "warning that quotes the reason, so the waiver stays visible in every check.",
+    "warning that quotes the reason, so the waiver stays visible in every check. The conditional form "
+    "`approval required when EXPR` satisfies the rule when EXPR reads at least one of the action's "
+    "parameters (`approval required when amount > 50`): the condition itself says which calls a person "
+    "sees. A condition that reads none (`approval required when false`) is the same for every call, a "
+    "waiver in disguise, and is reported as an error.",
     why="Destructive and high-risk actions are where a mistake costs most: payments, deletions, "
     "messages to customers. A person who sees the exact arguments before the call is the last "
     "guard against a confident, wrong agent.",
@@ -608,7 +616,9 @@ _add(
 _add(
     c.LIMIT_TOO_SMALL,
     what="`limits.steps` is below the number of action calls in the workflow, so no run can reach "
-    "the end even when nothing fails. The help also gives the count with every retry used. For a "
+    "the end even when nothing fails. With loops and branches the count is the longest path: every "
+    "loop at its maximum number of turns, the longer side of every branch. The help also gives the "
+    "count with every retry used. For a "
     "planner, `limits.steps` is below its `max_turns`: every call the model proposes, accepted or "
     "rejected, counts as a step, so a run could spend its steps before the model has used its turns.",
     why="Every run would end with `budget` at the same step, after the steps before it have "
@@ -805,4 +815,50 @@ _add(
   }""",
     fix="Mount folders that lie side by side (`./data/work` read_write and `./data/inner` "
     "read_only), or only the outer one with the mode the whole of it may have.",
+)
+
+_add(
+    c.UNBOUNDED_LOOP,
+    what="A `for NAME in EXPR { ... }` whose list has no maximum count: a `list<T>` written without "
+    "an item-count range, or without its upper end (`list<T>(1..)`). A list literal counts its items, "
+    "and a loop's own value is bounded by its loop.",
+    why="Every bound of a run is static: the checker counts the worst case of `limits.steps` and the "
+    "reliability of the weakest path with every loop at its maximum. A loop over a list nothing "
+    "bounds could take any number of turns, so neither could be checked, and a run over a large "
+    "input would end in `budget` part-way, after some items have acted and others not.",
+    example="""\
+  type Triage {
+    page: list<Alert>          # no maximum count
+  }
+
+  workflow {
+    triage = classify(batch: input.batch)
+    sent = for alert in triage.page {
+      page(alert: alert)
+    }
+    return {paged: sent}
+  }""",
+    fix="Give the list's type the most items a run may handle, `list<Alert>(..50)`: the contract "
+    "then refuses a longer list before anything acts on it, and the checker counts 50 turns.",
+)
+
+_add(
+    c.EFFECT_MISMATCH,
+    what="An action declared `effect read` that declares a network host or is given an env var the "
+    "scope marks `secret`. A warning: reading through an API is legitimate, and the warning says "
+    "what the declaration allows.",
+    why="`effect read` is a promise the runtime relies on: a read action is retried and resumed "
+    "freely (it counts as idempotent), never needs an approval and may run again after a crash. An "
+    "action that can reach a host can send data out, and one that holds a token can act on an "
+    "account; if it is not really a read, a resume can repeat it and no person sees it.",
+    example="""\
+  action charge(order: Order) -> Receipt {
+    run "python3" "/tools/charge.py"
+    network "payments.internal:443"
+    env PAYMENTS_TOKEN
+    effect read
+  }""",
+    fix="Declare what the action does: `effect write` (with `idempotent by FIELD` when repeating it "
+    "is safe, and `approval required` when it moves money). If it only reads, keep `effect read` and "
+    "the warning stands as a reminder for its reviewers.",
 )

@@ -111,6 +111,8 @@ class ActionIR(_Model):
     risk: Literal["low", "medium", "high"]
     approval: Literal["required", "none", "not_needed"]
     approval_reason: str | None
+    approval_when: dict[str, Any] | None = Field(
+        default=None, description="`approval required when`: the approval is asked only when this holds")
     idempotent: bool
     idempotency_key: list[str] | None
     reliability: float | None
@@ -121,9 +123,11 @@ class ActionIR(_Model):
 
 
 class StepIR(_Model):
-    """One workflow statement."""
+    """One workflow statement. A loop (`for`) runs `body` once for each item of `value` (at most
+    `max_items`), with the item bound to `item`, and its value is the list of the body's last
+    results; a branch (`if`) runs `body` when `condition` holds, else `orelse`."""
 
-    kind: Literal["call", "require", "return"]
+    kind: Literal["call", "require", "return", "for", "if"]
     name: str | None = None
     action: str | None = None
     args: dict[str, dict[str, Any]] = {}
@@ -131,6 +135,10 @@ class StepIR(_Model):
     strategy: StrategyIR | None = None
     value: dict[str, Any] | None = None
     line: int
+    item: str | None = Field(default=None, description="a loop's name for its item")
+    max_items: int | None = Field(default=None, description="the most items a loop goes over")
+    body: list[StepIR] | None = Field(default=None, description="the statements of a loop or of a branch's `if` side")
+    orelse: list[StepIR] | None = Field(default=None, description="the statements of a branch's `else` side")
 
 
 class PlannerIR(_Model):
@@ -243,6 +251,7 @@ def build_ir(agent: ast.Agent, symbols: Symbols, source: str, path: str, base_di
             risk=risk,  # type: ignore[arg-type]
             approval=approval,
             approval_reason=action.approval_reason,
+            approval_when=expr_ir(action.approval_when) if action.approval_when is not None else None,
             idempotent=action.idempotent or effect == "read",
             idempotency_key=[n.value for n in action.idempotency_key] if action.idempotency_key else None,
             reliability=action.reliability,
@@ -254,8 +263,8 @@ def build_ir(agent: ast.Agent, symbols: Symbols, source: str, path: str, base_di
         )
     workflow = None
     if agent.workflow is not None:
-        workflow = [_step(s) for s in agent.workflow.statements]
-    rows = estimates(agent, symbols.actions)
+        workflow = [_step(s, symbols) for s in agent.workflow.statements]
+    rows = estimates(agent, symbols.actions, symbols.loop_bounds)
     planner = _planner(agent, agent.planner, symbols) if agent.planner is not None else None
     limits = agent.limits
     assert limits is not None and limits.steps is not None and limits.wall_ms is not None
@@ -325,8 +334,16 @@ def strategy_ir(strategy: ast.Strategy) -> StrategyIR:
     )
 
 
-def _step(statement: ast.Statement) -> StepIR:
+def _step(statement: ast.Statement, symbols: Symbols) -> StepIR:
     line = statement.span.line
+    if statement.kind == "for" and statement.value is not None and statement.var is not None:
+        return StepIR(kind="for", name=statement.name.value if statement.name else None, value=expr_ir(statement.value),
+                      item=statement.var.value, max_items=symbols.loop_bounds[statement.span.start],
+                      body=[_step(s, symbols) for s in statement.body], line=line)
+    if statement.kind == "if" and statement.value is not None:
+        return StepIR(kind="if", condition=expr_ir(statement.value), body=[_step(s, symbols) for s in statement.body],
+                      orelse=[_step(s, symbols) for s in statement.orelse] if statement.orelse is not None else None,
+                      line=line)
     if statement.kind == "call" and statement.call is not None:
         return StepIR(kind="call", name=statement.name.value if statement.name else None,
                       action=statement.call.action.value,

@@ -428,7 +428,7 @@ class _Lowering:
                 settings.append(item)
                 continue
             if kind in ("act_run", "act_effect", "act_risk", "act_approval_required",
-                        "act_approval_none", "act_idempotent", "act_reliability", "act_description",
+                        "act_approval_when", "act_approval_none", "act_idempotent", "act_reliability", "act_description",
                         "act_untrusted"):
                 key = "approval" if kind.startswith("act_approval") else kind
                 if key in seen:
@@ -462,6 +462,9 @@ class _Lowering:
             out["risk"] = self.name(c[0])
         elif kind == "act_approval_required":
             out["approval"], out["approval_span"] = "required", span_of(item)
+        elif kind == "act_approval_when":
+            out["approval"], out["approval_span"] = "required", span_of(item)
+            out["approval_when"] = self.expr(c[0], 0)
         elif kind == "act_approval_none":
             out["approval"], out["approval_span"] = "none", span_of(item)
             out["approval_reason"] = self.unescape(c[0])
@@ -527,32 +530,46 @@ class _Lowering:
     # --- workflow and planner --------------------------------------------------------------
 
     def item_workflow(self, tree: Node, out: dict[str, Any]) -> None:
-        statements: list[ast.Statement] = []
-        for item in tree.children:
-            assert isinstance(item, Node)
-            span = span_of(item)
-            if item.data == "bind":
-                name, call = item.children
-                statements.append(build(
-                    ast.Statement, span=span, kind="call", name=self.name(name),
-                    call=self.call(call), require=None, value=None,
-                ))
-            elif item.data == "call_stmt":
-                statements.append(build(
-                    ast.Statement, span=span, kind="call", name=None, call=self.call(item.children[0]),
-                    require=None, value=None,
-                ))
-            elif item.data == "require":
-                statements.append(build(
-                    ast.Statement, span=span, kind="require", name=None, call=None, require=self.require(item),
-                    value=None,
-                ))
-            else:
-                statements.append(build(
-                    ast.Statement, span=span, kind="return", name=None, call=None, require=None,
-                    value=self.expr(item.children[0], 0),
-                ))
-        out["workflow"] = build(ast.Workflow, span=span_of(tree), statements=statements)
+        out["workflow"] = build(ast.Workflow, span=span_of(tree), statements=self.statements(tree.children, 0))
+
+    def statements(self, items: list[Any], depth: int) -> list[ast.Statement]:
+        """The statements of the workflow or of a block; `depth` counts the blocks around them."""
+        if depth > MAX_DEPTH:
+            raise _TooDeep(span_of(items[0]))
+        return [self.statement(item, depth) for item in items if isinstance(item, Node)]
+
+    def statement(self, item: Node, depth: int) -> ast.Statement:
+        span = span_of(item)
+        kind, c = item.data, item.children
+        fields: dict[str, Any] = {"span": span, "name": None, "call": None, "require": None, "value": None}
+        if kind == "bind":
+            fields.update(kind="call", name=self.name(c[0]), call=self.call(c[1]))
+        elif kind == "call_stmt":
+            fields.update(kind="call", call=self.call(c[0]))
+        elif kind == "require":
+            fields.update(kind="require", require=self.require(item))
+        elif kind == "return_stmt":
+            fields.update(kind="return", value=self.expr(c[0], 0))
+        elif kind == "bind_for":
+            return self.loop(c[1], depth, self.name(c[0]), span)
+        elif kind == "for_stmt":
+            return self.loop(item, depth, None, span)
+        elif kind == "if_stmt":
+            condition, body, orelse = c
+            fields.update(kind="if", value=self.expr(condition, 0),
+                          body=self.statements(body.children, depth + 1))
+            if isinstance(orelse, Node):
+                fields["orelse"] = (self.statements(orelse.children, depth + 1) if orelse.data == "block"
+                                    else [self.statement(orelse, depth + 1)])
+        else:  # pragma: no cover - the grammar has no other statement
+            raise AssertionError(kind)
+        return build(ast.Statement, **fields)
+
+    def loop(self, tree: Node, depth: int, name: ast.Name | None, span: ast.Span) -> ast.Statement:
+        var, over, body = tree.children
+        return build(ast.Statement, span=span, kind="for", name=name, call=None, require=None,
+                     value=self.expr(over, 0), var=self.name(var),
+                     body=self.statements(body.children, depth + 1))
 
     def call(self, tree: Node) -> ast.Call:
         name, *args = tree.children

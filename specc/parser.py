@@ -43,6 +43,7 @@ TERMINAL_WORDS = {
     "NUMBER": "a number",
     "INT": "a whole number",
     "_NL": "a new line",
+    "_ELSE": "`else`",
     "MODE": "`read_only` or `read_write`",
     "EFFECT": "`read`, `write` or `destructive`",
     "RISK": "`low`, `medium` or `high`",
@@ -505,7 +506,11 @@ def _diagnose(text: str, reporter: Reporter) -> Tree[Token] | None:
         reporter.report(codes.TOO_DEEP, _token_span(exc.token), limit=MAX_DEPTH)
     except UnexpectedToken as exc:
         expected = _expected(lark, _acceptable(exc))
-        if exc.token.type == "$END":
+        missing = _not_in_language(text, exc.token.start_pos) if exc.token.type != "$END" else None
+        if missing is not None:
+            where, what, instead = missing
+            reporter.report(codes.NOT_IN_LANGUAGE, where, what=what, instead=instead)
+        elif exc.token.type == "$END":
             reporter.report(codes.UNEXPECTED_EOF, _end_span(text), expected=expected)
         else:
             reporter.report(
@@ -515,6 +520,11 @@ def _diagnose(text: str, reporter: Reporter) -> Tree[Token] | None:
             )
     except UnexpectedCharacters as exc:
         at = exc.pos_in_stream or 0
+        missing = _not_in_language(text, at)
+        if missing is not None:
+            where, what, instead = missing
+            reporter.report(codes.NOT_IN_LANGUAGE, where, what=what, instead=instead)
+            return None
         char = text[at] if at < len(text) else ""
         where = span(exc.line, exc.column, exc.line, exc.column + 1, at, at + 1)
         shown = char if char.isprintable() and char != "`" else repr(char)[1:-1]
@@ -524,6 +534,50 @@ def _diagnose(text: str, reporter: Reporter) -> Tree[Token] | None:
         reporter.report(codes.UNEXPECTED_EOF, _end_span(text),
                         expected=_expected(lark, {str(name) for name in exc.expected or ()}))
     return None
+
+
+#: Statements other languages have and this one does not: the word, what it is, what to write.
+_NOT_IN_LANGUAGE: dict[str, tuple[str, str]] = {
+    "while": ("`while` loop: every loop is bounded so that `specc check` can count its steps",
+              "write `for NAME in LIST { ... }` over a list whose type has a maximum count, such as "
+              "`list<Alert>(..50)`"),
+    "loop": ("`loop`: every loop is bounded so that `specc check` can count its steps",
+             "write `for NAME in LIST { ... }` over a list whose type has a maximum count"),
+    "elif": ("`elif`", "write `} else if COND {` on the line that closes the `if`"),
+    "elseif": ("`elseif`", "write `} else if COND {` on the line that closes the `if`"),
+    "elsif": ("`elsif`", "write `} else if COND {` on the line that closes the `if`"),
+    "else": ("`else` on a line of its own", "write `} else {` on the line that closes the `if`"),
+    "break": ("`break`: a loop always goes over every item of its list",
+              "to skip items, wrap the loop's body in `if COND { ... }`; to end the run, `return` a value"),
+    "continue": ("`continue`: a loop always runs its whole body for every item",
+                 "wrap the rest of the body in `if COND { ... }`"),
+    "def": ("function definitions", "declare an `action` (a tool run in its own sandbox) and call it from the "
+            "`workflow`"),
+    "fn": ("function definitions", "declare an `action` (a tool run in its own sandbox) and call it from the "
+           "`workflow`"),
+    "func": ("function definitions", "declare an `action` (a tool run in its own sandbox) and call it from the "
+             "`workflow`"),
+    "function": ("function definitions", "declare an `action` (a tool run in its own sandbox) and call it from "
+                 "the `workflow`"),
+}
+_STATEMENT_WORD = re.compile(r"[ \t\f]*(?:\}[ \t\f]*)?([a-z]+)\b")
+
+
+def _not_in_language(text: str, offset: int) -> tuple[Span, str, str] | None:
+    """When the parser stopped at (or right after) the first word of a statement that this language
+    does not have (`while`, `elif`, `break`, `def`...): where that word is, what it is, and what to
+    write instead."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    match = _STATEMENT_WORD.match(text, line_start)
+    if match is None or match.group(1) not in _NOT_IN_LANGUAGE:
+        return None
+    start, end = match.span(1)
+    if offset != start and text[end:offset].strip():
+        return None  # the parser stopped further on: the word is a name, and the mistake is elsewhere
+    line = text.count("\n", 0, start) + 1
+    column = start - line_start + 1
+    what, instead = _NOT_IN_LANGUAGE[match.group(1)]
+    return span(line, column, line, column + end - start, start, end), what, instead
 
 
 def _from_lark(tree: Any) -> Any:

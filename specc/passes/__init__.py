@@ -13,6 +13,7 @@ from specc.context import Context
 from specc.passes import (
     approval,
     constraints,
+    effects,
     failures,
     handlers,
     images,
@@ -46,6 +47,7 @@ PASSES: tuple[Pass, ...] = (
     users.check,
     failures.check,
     approval.check,
+    effects.check,
     untrusted.check,
     reliability.check,
     images.check,

@@ -20,7 +20,7 @@ def check(ctx: Context) -> None:
     if ctx.agent.planner is not None:
         _handlers(ctx, ctx.agent.planner.handlers, planner=True)
     if ctx.agent.workflow is not None:
-        for statement in ctx.agent.workflow.statements:
+        for statement in ast.walk(ctx.agent.workflow.statements):
             if statement.require is not None:
                 _guard(ctx, statement.require)
 

@@ -71,7 +71,7 @@ def check(ctx: Context) -> None:
         for handler in planner.handlers:
             _strategy(ctx, handler.strategy)
     if agent.workflow is not None:
-        for statement in agent.workflow.statements:
+        for statement in ast.walk(agent.workflow.statements):
             if statement.require is not None:
                 _strategy(ctx, statement.require.strategy)
 

@@ -67,8 +67,8 @@ INDEPENDENCE = "retries count as independent attempts: a failure that persists (
 
 def render_table(rows: list[StepEstimate], target: float | None) -> str:
     header = ("step", "action", "estimate", "retries", "success")
-    body = [(r.step, r.action, fmt(r.estimate) if r.estimate is not None else "?", str(r.retries),
-             _success(r)) for r in rows]
+    body = [(_cell(r), r.action, fmt(r.estimate) if r.estimate is not None else "?", str(r.retries),
+             _success(r)) if r.kind == "call" else (_cell(r), r.action, "", "", _compound(r)) for r in rows]
     total = product(rows)
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *body, strict=False)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -82,7 +82,15 @@ def render_table(rows: list[StepEstimate], target: float | None) -> str:
 
 
 def _cell(row: StepEstimate) -> str:
+    """A row's step, indented by the loops and branches around it."""
     return "  " * row.depth + row.step
+
+
+def _compound(row: StepEstimate) -> str:
+    """A loop's or branch's success (nothing on the line that opens an `else`)."""
+    if row.kind == "else":
+        return ""
+    return "?" if row.success is None else computed(row.success)
 
 
 def summary(rows: list[StepEstimate]) -> str:
@@ -90,8 +98,8 @@ def summary(rows: list[StepEstimate]) -> str:
     if total is None:
         return ""
     if any(r.kind != "call" for r in rows):
-        return " x ".join(fmt(r.success or 0) for r in rows if not r.depth) + f" gives {fmt(total)} on the " \
-            "weakest path, every loop at its maximum"
+        return " x ".join(_success(r) if r.kind == "call" else _compound(r) for r in rows if not r.depth) \
+            + f" gives {computed(total)} on the weakest path, every loop at its maximum"
     estimates_ = {r.estimate for r in rows}
     if len(estimates_) == 1 and all(r.retries == 0 for r in rows):
         (p,) = estimates_

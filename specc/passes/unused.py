@@ -19,7 +19,7 @@ def check(ctx: Context) -> None:
     elif agent.workflow is None:
         called = set(sym.actions)  # a spec that only declares tools, for `specc serve`
     else:
-        for statement in agent.workflow.statements:
+        for statement in ast.walk(agent.workflow.statements):
             if statement.call is not None:
                 called.add(statement.call.action.value)
     for action in agent.actions:

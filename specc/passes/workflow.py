@@ -23,6 +23,7 @@ class _Scope:
 
     values: dict[str, t.Type]
     later: set[str] = field(default_factory=set)  # steps declared below (a better message)
+    inner: set[str] = field(default_factory=set)  # steps bound inside a block that has closed
     action: str | None = None  # the action whose parameters these are; None in the workflow
 
 
@@ -34,53 +35,135 @@ def check(ctx: Context) -> None:
         scope = _Scope(values=dict(sym.params.get(action.name.value, {})), action=action.name.value)
         for require in action.requires:
             _condition(ctx, require.condition, scope)
+        if action.approval_when is not None:
+            _condition(ctx, action.approval_when, scope, codes.APPROVAL_WHEN_TYPE)
         if action.idempotency_key:
             _idempotency_key(ctx, action, scope)
 
     if agent.workflow is None:
         return
     statements = agent.workflow.statements
-    later = {s.name.value for s in statements if s.name is not None} - {"input"}
+    later = {s.name.value for s in ast.walk(statements) if s.name is not None} - {"input"}
     values: dict[str, t.Type] = {}
     if sym.input is not None:
         values["input"] = t.RecordShape(tuple(sym.input.items()))
     scope = _Scope(values=values, later=later)
-    returned = False
+    _block(ctx, statements, scope, top=True)
+    returns = always_returns(statements) or any(s.kind == "return" for s in statements)  # else: not last
+    if not returns and agent.output is not None and sym.output is not None:
+        ctx.reporter.report(codes.MISSING_RETURN, agent.workflow.span,
+                            expected=t.describe(sym.output))
+
+
+def always_returns(statements: list[ast.Statement]) -> bool:
+    """Whether a block ends in `return` on every path through it."""
+    if not statements:
+        return False
+    last = statements[-1]
+    if last.kind == "return":
+        return True
+    return last.kind == "if" and last.orelse is not None and always_returns(last.body) \
+        and always_returns(last.orelse)
+
+
+def loop_bound(found: t.Type) -> int | None:
+    """The most turns a `for` over a value of this type can take; None when nothing bounds it."""
+    found = t.strip_optional(found)
+    if isinstance(found, t.ListOf) and found.high is not None:
+        return int(found.high)
+    return None
+
+
+def _block(ctx: Context, statements: list[ast.Statement], scope: _Scope, *, top: bool) -> t.Type | None:
+    """Check the statements of one block in `scope`; the type of the block's last call, the value a
+    loop over it collects (None when it ends otherwise)."""
+    sym, rep = ctx.symbols, ctx.reporter
+    last: t.Type | None = None
     for index, statement in enumerate(statements):
+        last = None
         if statement.kind == "call" and statement.call is not None:
             result = _call(ctx, statement.call, scope)
-            if statement.name is not None:
+            last = result
+            if statement.name is not None and _bind(ctx, statement.name, scope):
                 name = statement.name.value
-                scope.later.discard(name)
-                if name == "input":
-                    ctx.reporter.report(codes.RESERVED_STEP, statement.name.span)
-                    continue
-                if name in scope.values:
-                    ctx.reporter.report(codes.DUPLICATE_STEP, statement.name.span, name=name)
-                    continue
                 sym.steps[name] = statement.call.action.value
                 if result is None:
                     scope.values[name] = t.UNKNOWN
-                    ctx.reporter.report(codes.NO_RESULT, statement.name.span, name=name,
-                                        action=statement.call.action.value)
+                    rep.report(codes.NO_RESULT, statement.name.span, name=name, action=statement.call.action.value)
                 else:
                     scope.values[name] = result
         elif statement.kind == "require" and statement.require is not None:
             _condition(ctx, statement.require.condition, scope)
+        elif statement.kind == "for" and statement.value is not None and statement.var is not None:
+            last = _loop(ctx, statement, statement.value, statement.var, scope)
+        elif statement.kind == "if" and statement.value is not None:
+            _condition(ctx, statement.value, scope, codes.IF_TYPE)
+            _nested(ctx, statement.body, scope)
+            if statement.orelse is not None:
+                _nested(ctx, statement.orelse, scope)
         elif statement.value is not None:
-            returned = True
             if index != len(statements) - 1:
-                ctx.reporter.report(codes.RETURN_NOT_LAST, statement.span)
+                rep.report(codes.RETURN_NOT_LAST if top else codes.RETURN_NOT_LAST_IN_BLOCK, statement.span)
             found = infer(ctx, statement.value, scope)
             if sym.output is None:
-                if agent.output is None:
-                    ctx.reporter.report(codes.VOID_RESULT, statement.value.span)
+                if ctx.agent.output is None:
+                    rep.report(codes.VOID_RESULT, statement.value.span)
             elif not assignable(ctx, found, sym.output, statement.value, "the returned record"):
-                ctx.reporter.report(codes.RETURN_TYPE, statement.value.span,
-                                    found=t.describe(found), expected=t.describe(sym.output))
-    if not returned and agent.output is not None and sym.output is not None:
-        ctx.reporter.report(codes.MISSING_RETURN, agent.workflow.span,
-                            expected=t.describe(sym.output))
+                rep.report(codes.RETURN_TYPE, statement.value.span,
+                           found=t.describe(found), expected=t.describe(sym.output))
+    return last
+
+
+def _loop(ctx: Context, statement: ast.Statement, over: ast.Expr, var: ast.Name, scope: _Scope) -> t.Type:
+    """Check `[name =] for var in over { body }` and bind its name; the loop's own type."""
+    rep = ctx.reporter
+    found = infer(ctx, over, scope)
+    item: t.Type = t.UNKNOWN
+    bound: int | None = None
+    listed = t.strip_optional(found)
+    if isinstance(listed, t.ListOf):
+        item, bound = listed.item, loop_bound(listed)
+        if bound is not None:
+            ctx.symbols.loop_bounds[statement.span.start] = bound
+        else:
+            rep.report(codes.LOOP_UNBOUNDED, over.span, found=t.describe(found),
+                       example=f"list<{t.describe(item).strip('`')}>(..50)")
+    elif not t.is_unknown(found):
+        rep.report(codes.LOOP_TYPE, over.span, found=t.describe(found))
+    if var.value in scope.values or var.value in scope.inner or var.value == "input":
+        rep.report(codes.LOOP_VAR_TAKEN, var.span, name=var.value)
+    given = {var.value: item}  # even a taken name: the body is checked as the author meant it
+    result = _nested(ctx, statement.body, scope, given)
+    value = t.ListOf(result if result is not None else t.UNKNOWN, high=bound)
+    if statement.name is not None and _bind(ctx, statement.name, scope):
+        if result is None:
+            rep.report(codes.LOOP_NO_VALUE, statement.name.span, name=statement.name.value)
+            scope.values[statement.name.value] = t.UNKNOWN
+        else:
+            scope.values[statement.name.value] = value
+    return value
+
+
+def _nested(ctx: Context, statements: list[ast.Statement], scope: _Scope,
+            given: dict[str, t.Type] | None = None) -> t.Type | None:
+    """Check a block inside `scope` (with `given`, a loop's item, bound in it): it sees what is
+    bound above it, and the steps it binds stay inside it."""
+    inner = _Scope(values={**scope.values, **(given or {})}, later=scope.later, inner=scope.inner)
+    result = _block(ctx, statements, inner, top=False)
+    scope.inner.update(inner.values.keys() - scope.values.keys() - (given or {}).keys())
+    return result
+
+
+def _bind(ctx: Context, name: ast.Name, scope: _Scope) -> bool:
+    """Whether `name` may name a step here (else it is reported)."""
+    scope.later.discard(name.value)
+    if name.value == "input":
+        ctx.reporter.report(codes.RESERVED_STEP, name.span)
+        return False
+    if name.value in scope.values or name.value in scope.inner:
+        ctx.reporter.report(codes.DUPLICATE_STEP, name.span, name=name.value)
+        return False
+    return True
 
 
 def _call(ctx: Context, call: ast.Call, scope: _Scope) -> t.Type | None:
@@ -116,10 +199,10 @@ def _call(ctx: Context, call: ast.Call, scope: _Scope) -> t.Type | None:
     return sym.returns.get(name)
 
 
-def _condition(ctx: Context, condition: ast.Expr, scope: _Scope) -> None:
+def _condition(ctx: Context, condition: ast.Expr, scope: _Scope, message: codes.Message = codes.REQUIRE_TYPE) -> None:
     found = infer(ctx, condition, scope)
     if t.base(found) not in ("bool", "unknown"):
-        ctx.reporter.report(codes.REQUIRE_TYPE, condition.span, found=t.describe(found))
+        ctx.reporter.report(message, condition.span, found=t.describe(found))
 
 
 def _idempotency_key(ctx: Context, action: ast.Action, scope: _Scope) -> None:
@@ -165,8 +248,8 @@ def infer(ctx: Context, expr: ast.Expr, scope: _Scope) -> t.Type:
         if known and all(isinstance(x, t.Union) for _, x in known):
             # `["a", "b"]` holds the union of its literals, not just the first one's
             merged = dict.fromkeys(lit for _, x in known for lit in x.literals)  # type: ignore[union-attr]
-            return t.ListOf(t.Union(tuple(merged)))
-        return t.ListOf(known[0][1] if known else t.UNKNOWN)
+            return t.ListOf(t.Union(tuple(merged)), high=len(expr.items))
+        return t.ListOf(known[0][1] if known else t.UNKNOWN, high=len(expr.items))
     if kind == "len":
         inner = infer(ctx, expr.items[0], scope)
         if t.base(inner) not in ("string", "list", "unknown"):
@@ -212,6 +295,8 @@ def _ref(ctx: Context, expr: ast.Expr, scope: _Scope) -> t.Type:
                        help=did_you_mean(head.value, set(scope.values)))
         elif head.value in scope.later:
             rep.report(codes.UNDEFINED_STEP_LATER, head.span, name=head.value)
+        elif head.value in scope.inner:
+            rep.report(codes.UNDEFINED_STEP_INSIDE, head.span, name=head.value)
         elif head.value == "input":
             rep.report(codes.NO_INPUT, head.span)
         else:
