@@ -646,8 +646,28 @@ def check_server(config: ServeConfig) -> tuple[str | None, Literal["usage", "san
     try:
         backend.check(a.image for a in ir.actions.values())
         backend.reap()
+        with RunStore(config.store_path) as store:
+            close_dead_sessions(store)
     except BackendUnavailable as exc:
         return str(exc), "sandbox"
     finally:
         backend.close()
     return None, "usage"
+
+
+def close_dead_sessions(store: RunStore) -> list[str]:
+    """End as interrupted the sessions whose server process died (killed before it could end them);
+    their containers are the reaper's. Returns their run ids."""
+    from .owner import current_owner, owner_gone
+
+    closed = []
+    for record in store.runs(status="running", limit=1000):
+        if not owner_gone(record.owner) or not any(isinstance(e.event, ev.SessionOpened)
+                                                   for e in store.events(record.id)):
+            continue
+        if store.claim_crashed(record.id, record.owner, current_owner()):
+            reason = "the server process of this MCP session died"
+            store.append(record.id, ev.RunFinished(status="interrupted", exit_code=EXIT_INTERRUPTED, reason=reason))
+            store.set_status(record.id, "interrupted", reason=reason)
+            closed.append(record.id)
+    return closed

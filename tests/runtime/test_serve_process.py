@@ -124,15 +124,47 @@ def test_a_client_that_leaves_mid_call_leaves_no_container(desk: Path, tmp_path:
 
 def test_sigterm_stops_the_server_and_its_call(desk: Path, tmp_path: Path, docker_client: Any) -> None:
     store = tmp_path / "runs.db"
-    server = subprocess.Popen([*SPECC, "serve", str(desk), "--store", str(store)], stdin=subprocess.PIPE,
+    server = raw_call(desk, store, "wait_a_while", {"seconds": 60})
+    server.send_signal(signal.SIGTERM)
+    _, err = server.communicate(timeout=40)
+    assert server.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    ((run_id, status),) = statuses(store).items()
+    assert status == "interrupted"
+    assert_no_container(docker_client, run_id)
+
+
+def test_a_killed_server_is_cleaned_up_by_the_next_one_and_never_resumed(desk: Path, tmp_path: Path,
+                                                                           docker_client: Any) -> None:
+    store = tmp_path / "runs.db"
+    server = raw_call(desk, store, "wait_a_while", {"seconds": 60})
+    server.kill()
+    server.wait(timeout=10)
+    ((run_id, status),) = statuses(store).items()
+    assert status == "running"
+    refused = specc("resume", run_id, "--store", str(store))
+    assert refused.returncode != 0 and "MCP session" in refused.stderr, refused.stderr
+
+    async def next_session() -> types.CallToolResult:
+        async with Client(stdio(desk, store)) as client:
+            return await client.call_tool("lookup", {"id": "A001"})
+
+    assert not anyio.run(next_session).is_error
+    runs = statuses(store)
+    assert runs[run_id] == "interrupted" and sorted(runs.values()) == ["interrupted", "succeeded"]
+    assert_no_container(docker_client, run_id)  # reaped by the next server
+
+
+def raw_call(spec: Path, store: Path, tool: str, arguments: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """A server on stdio with one call of `tool` under way (its container running)."""
+    server = subprocess.Popen([*SPECC, "serve", str(spec), "--store", str(store)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=specc_env())
     assert server.stdin is not None and server.stdout is not None
     messages = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "wait_a_while",
-                                                                        "arguments": {"seconds": 60}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": arguments}},
     ]
     for message in messages:
         server.stdin.write((json.dumps(message) + "\n").encode())
@@ -142,13 +174,7 @@ def test_sigterm_stops_the_server_and_its_call(desk: Path, tmp_path: Path, docke
     while not statuses_or_none(store) and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(3)  # the attempt's container is running
-    server.send_signal(signal.SIGTERM)
-    _, err = server.communicate(timeout=40)
-    assert server.returncode == 0, err.decode()
-    assert b"Traceback" not in err
-    ((run_id, status),) = statuses(store).items()
-    assert status == "interrupted"
-    assert_no_container(docker_client, run_id)
+    return server
 
 
 def statuses_or_none(store: Path) -> dict[str, str]:
