@@ -78,6 +78,15 @@ class EnvIR(_Model):
     secret: bool
 
 
+class ScopeIR(_Model):
+    """The agent's scope: the most any action may touch. The loader holds every action to it, as
+    the checker did, so that an IR edited by hand cannot widen an action beyond it."""
+
+    mounts: list[MountIR] = Field(description="every scope mount: its real source, its target, its widest mode")
+    hosts: list[str] = Field(description="the `host:port` endpoints an action may declare, as written")
+    env: list[EnvIR] = Field(description="the env vars an action may name, with their secret flags")
+
+
 class LimitsIR(_Model):
     """One attempt's sandbox limits."""
 
@@ -176,6 +185,7 @@ class IR(_Model):
     input_schema: dict[str, Any] | None
     output_schema: dict[str, Any] | None
     actions: dict[str, ActionIR]
+    scope: ScopeIR = Field(description="what the actions were checked against; the loader checks them again")
     workflow: list[StepIR] | None
     planner: PlannerIR | None
     budget_handler: HandlerIR
@@ -284,12 +294,25 @@ def build_ir(agent: ast.Agent, symbols: Symbols, source: str, path: str, base_di
         "input_schema": object_schema(symbols.input, records) if symbols.input is not None else None,
         "output_schema": schema_of(symbols.output, records) if symbols.output is not None else None,
         "actions": {k: v.model_dump(mode="json") for k, v in sorted(actions.items())},
+        "scope": _scope(symbols, base_dir, api_key).model_dump(mode="json"),
         "workflow": [s.model_dump(mode="json") for s in workflow] if workflow is not None else None,
         "planner": planner.model_dump(mode="json") if planner is not None else None,
         "budget_handler": _handler(agent, None, "budget").model_dump(mode="json"),
     }
     data["hash"] = content_hash(data)
     return IR.model_validate(data)
+
+
+def _scope(symbols: Symbols, base_dir: str, api_key: set[str]) -> ScopeIR:
+    from specc.passes.mounts import container_target, host_path
+
+    return ScopeIR(
+        mounts=[MountIR(name=key, source=os.path.realpath(host_path(base_dir, mount.path.value)),
+                        target=container_target(mount), mode=mount.mode)
+                for key, mount in sorted(symbols.mounts.items())],
+        hosts=sorted(symbols.hosts),
+        env=[EnvIR(name=name, secret=env.secret or name in api_key) for name, env in sorted(symbols.envs.items())],
+    )
 
 
 def _ref(name: str) -> Any:
