@@ -12,8 +12,11 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
+from specc.ir import ActionIR
+
 from .backend import AttemptRequest, AttemptResult, ConnectionEvent, Report
 from .egress import Egress, EgressError, Endpoint, reap_egress
+from .programs import MissingProgram, missing_programs
 from .sandbox import Sandbox
 
 
@@ -41,6 +44,10 @@ class DockerBackend:
     def check(self, images: Iterable[str]) -> None:
         for image in sorted(set(images)):
             self.sandbox.check(image)
+
+    def missing_programs(self, actions: Iterable[ActionIR]) -> list[MissingProgram]:
+        """The actions' programs that their images (or mounts) do not have; see `programs`."""
+        return missing_programs(self.client, actions)
 
     def reap(self) -> int:
         # a killed run's proxies and networks go too, whether this run uses egress or not

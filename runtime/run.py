@@ -30,7 +30,7 @@ from .backend import AttemptRequest, AttemptResult, Backend, BackendUnavailable,
 from .owner import current_owner, owner_gone
 from .redaction import MIN_SECRET_CHARS, Redactor, too_short
 from .store import Event, RunRecord, RunStore
-from .values import EvalError, ValueRejected, evaluate, parse_json, resolve_paths, validate
+from .values import EvalError, HostNotReady, ValueRejected, evaluate, parse_json, resolve_paths, validate
 
 # Exit statuses of `specc run`.
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED, EXIT_SPEC, EXIT_SANDBOX, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
@@ -252,7 +252,7 @@ def preflight(ir: IR, raw_input: str | bytes, env: Mapping[str, str]) -> Any:
     if ir.planner is not None:
         for name in (ir.planner.endpoint_env, ir.planner.api_key_env):
             if name is not None and not env.get(name):
-                raise ValueRejected(f"the planner needs env var `{name}`, which is not set")
+                raise HostNotReady(f"the planner needs env var `{name}`, which is not set here")
     check_secrets(ir, env)
     if ir.planner is not None:
         problem = endpoint_problem(env[ir.planner.endpoint_env])
@@ -276,15 +276,17 @@ def check_host(actions: Iterable[ActionIR], env: Mapping[str, str]) -> None:
                 raise ValueRejected(f"action `{action.name}` declares network `{host}`: {exc}") from None
         for var in action.env:
             if var.name not in env:
-                raise ValueRejected(f"action `{action.name}` needs env var `{var.name}`, which is not set")
+                raise HostNotReady(f"action `{action.name}` needs env var `{var.name}`, which is not set here; "
+                                   f"set it (`export {var.name}=...`) and run again")
         for mount in action.mounts:
             if not os.path.isdir(mount.source):
-                raise ValueRejected(f"mount `{mount.name}` of action `{action.name}` is not a folder: "
-                                    f"`{mount.source}`")
+                missing = "is not a folder" if os.path.exists(mount.source) else "does not exist"
+                raise HostNotReady(f"mount `{mount.name}` of action `{action.name}` is the folder `{mount.source}`, "
+                                   f"which {missing} on this machine; create it (`mkdir -p {mount.source}`)")
             if os.path.islink(mount.source):
-                raise ValueRejected(f"mount `{mount.name}` is a symlink; mount its real folder")
+                raise HostNotReady(f"mount `{mount.name}` is a symlink; mount its real folder")
             if mount.mode == "read_write" and not _writable_by(mount.source, action.user):
-                raise ValueRejected(
+                raise HostNotReady(
                     f"mount `{mount.name}` is read_write, but the sandbox user {action.user} cannot write "
                     f"`{mount.source}`; give it write access (for example `chmod o+w {mount.source}`)")
 
@@ -372,9 +374,6 @@ def claim(store: RunStore, run_id: str) -> tuple[RunRecord, IR, ResumeState]:
         raise RunRefused(f"event {unreadable.seq} (`{unreadable.kind}`) of run {record.id} does not read as this "
                          "specc writes it (another version, or an edited log: `specc show --verify` tells); "
                          "resuming could repeat what the run already did, so it was not resumed")
-    if any(isinstance(e.event, ev.SessionOpened) for e in store.events(record.id)):
-        raise RunRefused(f"run {record.id} was an MCP session of `specc serve`, which is not resumed: its client "
-                         "connects again, and that starts a new run")
     if record.status == "running":  # crashed: claim it only while its dead owner is still recorded
         claimed = store.claim_crashed(record.id, record.owner, current_owner())
     else:
@@ -568,7 +567,7 @@ class Run:
 
     def _run_action(self, at: Position, action: ActionIR, values: dict[str, Any], depth: int) -> CallOutcome:
         counters: dict[str, int] = {}
-        if action.approval == "required" and _asks(action, values):
+        if action.approval == "required":
             decided = self._approval(at, action, values)
             if isinstance(decided, Paused):
                 return decided
@@ -746,18 +745,6 @@ class Run:
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def _asks(action: ActionIR, values: dict[str, Any]) -> bool:
-    """Whether a call of an action with `approval required` waits for a person: always, or with
-    `approval required when` when its condition holds over these arguments (or cannot be worked out
-    from them: then a person decides)."""
-    if action.approval_when is None:
-        return True
-    try:
-        return bool(evaluate(action.approval_when, values))
-    except EvalError:
-        return True
 
 
 def _classify(action: ActionIR, result: AttemptResult) -> tuple[str, str, Any]:

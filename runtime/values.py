@@ -28,6 +28,11 @@ class ValueRejected(Exception):
     """A value breaks a rule; the message names the field and the rule."""
 
 
+class HostNotReady(ValueRejected):
+    """This machine cannot give the spec what it declares (a mount folder, write access to it, an env
+    var): not a fault of the input; the message says what to set up."""
+
+
 class _Refused:
     """Stands in for a value `parse_json` refuses, so that the refusal can name the field it is in."""
 
@@ -136,23 +141,56 @@ def _deepest(error: Any) -> Any:
     return error
 
 
+#: JSON Schema's type names in the language's words.
+LANGUAGE_TYPES = {"integer": "int", "number": "number", "string": "string", "boolean": "bool", "array": "list",
+                  "object": "record", "null": "null"}
+
+
 def _rule(error: Any) -> str:
-    kind, message = error.validator, error.message
-    if kind == "additionalProperties":
-        return f"has an unknown field: {message}"
-    if kind == "required":
-        return f"is missing a field: {message}"
+    kind, schema, instance = error.validator, error.schema, error.instance
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        return _unknown_fields(instance, schema)
+    if kind == "required" and isinstance(instance, dict):
+        missing = [name for name in schema.get("required", []) if name not in instance]
+        return "is missing the field" + ("s " if len(missing) > 1 else " ") + ", ".join(f"`{m}`" for m in missing)
     if kind == "type":
-        return f"must be of type `{error.validator_value}`, found {_show(error.instance)}"
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        named = " or ".join(f"`{LANGUAGE_TYPES.get(w, w)}`" for w in wanted)
+        return f"must be {'an' if named[1] in 'aeiou' else 'a'} {named}, found {_show(instance)}"
     if kind == "enum":
         allowed = ", ".join(json.dumps(v) for v in error.validator_value)
-        return f"must be one of {allowed}, found {_show(error.instance)}"
-    return f"breaks the rule `{kind}`: {message}"
+        return f"must be one of {allowed}, found {_show(instance)}"
+    bound = error.validator_value
+    words = {
+        "minimum": f"must be at least {bound}", "maximum": f"must be at most {bound}",
+        "minLength": f"must have at least {bound} character{'s' if bound != 1 else ''}",
+        "maxLength": f"must have at most {bound} character{'s' if bound != 1 else ''}",
+        "minItems": f"must have at least {bound} item{'s' if bound != 1 else ''}",
+        "maxItems": f"must have at most {bound} item{'s' if bound != 1 else ''}",
+        "pattern": f"must match /{bound}/",
+    }
+    if kind in words:
+        return f"{words[kind]}, found {_show(instance)}"
+    return f"breaks the rule `{kind}`: {error.message}"
+
+
+def _unknown_fields(instance: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
+    from specc.diagnostics import did_you_mean
+
+    known = list(schema.get("properties", {}))
+    unknown = [k for k in instance if k not in known]
+    text = "has the unknown field" + ("s " if len(unknown) > 1 else " ") + ", ".join(f"`{u}`" for u in unknown[:5])
+    if not known:
+        return text + "; it has no fields"
+    hint = did_you_mean(unknown[0], set(known)) if unknown else None
+    return text + (f" ({hint})" if hint else "") + "; its fields are " + ", ".join(f"`{k}`" for k in known)
 
 
 def _show(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
-    return f"`{text if len(text) <= 40 else text[:37] + '...'}` ({type(value).__name__})"
+    kind = {str: "string", int: "int", float: "number", bool: "bool", list: "list", dict: "record"}.get(
+        type(value), "null")
+    return f"`{text if len(text) <= 40 else text[:37] + '...'}` ({kind})"
 
 
 # --- paths ---------------------------------------------------------------------------------------

@@ -370,7 +370,7 @@ def run(spec_or_ir: str, input_value: str | None, store_path: str | None, as_jso
     try:
         value = preflight(ir, raw, os.environ)
     except ValueRejected as exc:
-        _fail(f"input rejected: {exc}; nothing was run", EXIT_USAGE)
+        _fail(_refusal(exc, ir, spec_or_ir, input_value), EXIT_USAGE)
     store = _open_store(store_path)
     _execute(ir, store, options, as_json=as_json, start=lambda backend, **kw: _start(ir, store, backend, value,
                                                                                     options, **kw))
@@ -388,6 +388,38 @@ def _run_options(approval_timeout: float | None, egress_network: str | None, tru
             raise click.BadParameter(f"`{cidr}` is not a network such as 10.20.0.0/16",
                                      param_hint="--trust-network") from None
     return RunOptions(approval_timeout, egress_network, trusted)
+
+
+def _refusal(exc: Exception, ir: Any, spec: str, input_value: str | None) -> str:
+    """Why `specc run` refused before anything ran: the machine is not ready, or the input breaks
+    the agent's `input` contract (then where that contract is written, and how to pass an input)."""
+    from specc.runtime.values import HostNotReady
+
+    if isinstance(exc, HostNotReady):
+        return f"this machine is not ready to run `{ir.agent}`: {exc}; nothing was run"
+    text = str(exc)
+    if text.startswith("`input"):
+        if input_value is None:
+            text += ("; no --input was given: pass the run's input as JSON, `--input '{\"field\": ...}'`, "
+                     "or from a file, `--input @input.json`")
+        text += f" (the `input` contract: {_input_line(spec, ir)})"
+    return f"input rejected: {text}; nothing was run"
+
+
+def _input_line(spec: str, ir: Any) -> str:
+    """Where the agent's `input` block is written: `FILE:LINE` for a spec, the file for an IR."""
+    import re
+
+    if not spec.endswith(".json"):
+        try:
+            with open(spec, encoding="utf-8", errors="replace") as handle:
+                for number, line in enumerate(handle, 1):
+                    if re.match(r"\s*input\s*\{", line):
+                        return f"{spec}:{number}"
+        except OSError:
+            pass
+        return spec
+    return f"the `input` block of `{ir.source.file}`"
 
 
 def _start(ir: Any, store: Any, backend: Any, value: Any, options: Any, **kwargs: Any) -> Any:
@@ -455,6 +487,7 @@ def _execute(ir: Any, store: Any, options: Any, *, as_json: bool, start: Any) ->
     except BackendUnavailable as exc:
         store.close()
         _fail(f"{exc}; nothing was run", EXIT_SANDBOX)
+    _check_programs(ir, store, backend)
 
     def interrupted(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -485,6 +518,18 @@ def _execute(ir: Any, store: Any, options: Any, *, as_json: bool, start: Any) ->
         click.echo(visible(json.dumps(outcome.result, indent=2, ensure_ascii=False), lines=True))
     click.echo(visible(_last_line(outcome)), err=True)
     sys.exit(outcome.exit_code)
+
+
+def _check_programs(ir: Any, store: Any, backend: Any) -> None:
+    """Every program the run can start is there (each image's PATH searched once), or exit 4."""
+    from specc.runtime.programs import ProgramFinder
+    from specc.runtime.run import EXIT_SPEC, reachable_actions
+
+    if isinstance(backend, ProgramFinder):
+        missing = backend.missing_programs(reachable_actions(ir))
+        if missing:
+            store.close()
+            _fail(f"the spec cannot run here: {missing[0].message()}; nothing was run", EXIT_SPEC)
 
 
 def _terminal_prompt(ir: Any, timeout_s: float | None) -> Any:

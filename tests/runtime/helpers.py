@@ -250,12 +250,15 @@ def containers(*labels: str) -> list[str]:
     return docker("ps", "-a", "-q", "--no-trunc", *filters).split()
 
 
-def containers_created(pid: int, since: float, until: float) -> list[str]:
-    """Containers the `specc run` process `pid` created between two times (from the engine's events)."""
+def containers_created(pid: int, since: float, until: float, *, lookups: bool = False) -> list[str]:
+    """Containers the `specc run` process `pid` created between two times (from the engine's events);
+    without `lookups`, not the one a run creates, never starts and removes to look for its programs
+    in the image (`specc.runtime.programs`)."""
     out = docker("events", "--since", f"{since - 1:.3f}", "--until", f"{until + 1:.3f}", "--filter", "type=container",
                  "--filter", "event=create", "--filter", f"label={OWNER_LABEL}={owner_of(pid)}",
-                 "--format", "{{.ID}}")
-    return out.split()
+                 "--format", '{{.ID}} {{index .Actor.Attributes "specc.purpose"}}')
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    return [row[0] for row in rows if lookups or row[1:] != ["program-lookup"]]
 
 
 def remove_containers(ids: Iterable[str]) -> None:
