@@ -32,6 +32,7 @@ from typing import Any, Literal
 import anyio
 import mcp_types as types
 from mcp.server.lowlevel import Server
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from specc.ir import IR, ActionIR
 
@@ -267,7 +268,8 @@ class Session:
         now = time.monotonic()
         run.budget.started += now - self._idle_since  # `wall` counts the calls, not the time between them
         try:
-            self._take_decisions(run)
+            if action.approval == "required":
+                self._take_decisions(run)
             if decision is not None:
                 self._decided(run, at, action, arguments, decision)
             outcome = run.call(action.name, arguments, at=at)
@@ -306,9 +308,7 @@ class Session:
     def _take_decisions(self, run: Run) -> None:
         """The approvals people decided (`specc approve`) since the last call, for `call` to use."""
         assert self._store is not None
-        for stored in self._store.events(run.run_id):
-            if stored.seq <= self._seen:
-                continue
+        for stored in self._store.events(run.run_id, after=self._seen):
             self._seen = stored.seq
             event = stored.event
             if isinstance(event, ev.ApprovalDecided):
@@ -352,7 +352,7 @@ class Session:
             return None
         arguments = params.arguments or {}
         question = self._question(action, arguments)
-        if not ctx.session.can_send_request:  # 2026-07-28: the question rides back as an input request
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:  # the question rides back as an input request
             answer = (params.input_responses or {}).get(APPROVAL_INPUT)
             token = self._token(action.name, arguments)
             if answer is None:
@@ -366,6 +366,8 @@ class Session:
         capability = types.ClientCapabilities(elicitation=types.ElicitationCapability())
         if not ctx.session.check_client_capability(capability):
             return False, "the client cannot ask its user (it declared no elicitation capability)"
+        if not ctx.session.can_send_request:
+            return False, "this connection cannot carry a question to the client's user"
         result = await ctx.session.elicit_form(question, _ELICIT_SCHEMA, related_request_id=ctx.request_id)
         return _answered(result.action)
 
@@ -544,7 +546,9 @@ async def serve_http(server: SpecServer, *, host: str, port: int, token: str | N
         security = TransportSecuritySettings(
             enable_dns_rebinding_protection=True, allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
             allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"])
-    manager = Manager(app=server.mcp, security_settings=security)
+    # Plain JSON answers unless a call may ask the client's user mid-call (elicitation needs the
+    # call's event stream): an event stream per call costs tens of milliseconds.
+    manager = Manager(app=server.mcp, security_settings=security, json_response=server.config.approvals != "elicit")
     gate = _Gate(StreamableHTTPASGIApp(manager), token)
     app = Starlette(routes=[Route(MCP_PATH, endpoint=gate, methods=["GET", "POST", "DELETE"])],
                     lifespan=lambda _: manager.run())

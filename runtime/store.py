@@ -317,9 +317,11 @@ class RunStore:
                                     (status, limit)).fetchall()
         return [_record(r) for r in rows]
 
-    def events(self, run_id: str) -> list[Event]:
+    def events(self, run_id: str, *, after: int = 0) -> list[Event]:
+        """The run's events in order; with `after`, only those after that sequence number."""
         rows = self._db.execute(
-            "SELECT run_id, seq, at, kind, data, prev, hash FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+            "SELECT run_id, seq, at, kind, data, prev, hash FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+            (run_id, after),
         ).fetchall()
         return [Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
 

@@ -319,3 +319,22 @@ def test_an_http_client_that_leaves_mid_call_leaves_no_container(http_desk: Http
     assert status == "interrupted"
     assert_no_container(docker_client, run_id)
     assert http_desk.stop() == 0
+
+
+def test_http_elicits_an_approval_from_the_clients_user(desk: Path, tmp_path: Path) -> None:
+    server = HttpServer(desk, tmp_path / "runs.db", "--approvals", "elicit")
+    asked: list[str] = []
+
+    async def user(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={})
+
+    async def work() -> types.CallToolResult:
+        async with Client(server.url, elicitation_callback=user) as client:
+            return await client.call_tool("pay", {"account": "A001", "amount": 12})
+
+    try:
+        assert anyio.run(work).structured_content == {"paid": 12}
+        assert len(asked) == 1 and "`pay`" in asked[0]
+    finally:
+        assert server.stop() == 0
