@@ -204,10 +204,15 @@ class Session:
         async with self._lock:
             if self.ended is not None:
                 return _error(self.ended)
-            result: types.CallToolResult | types.InputRequiredResult = await self._in_thread(
-                lambda: self._prepare(params))
-            if isinstance(result, types.CallToolResult):
-                return result
+            action = self.config.ir.actions.get(params.name)
+            if self.config.approvals != "elicit" or action is None or action.approval != "required":
+                # nothing to ask the client's user: one trip to the session's thread
+                done: types.CallToolResult = await self._in_thread(
+                    lambda: self._prepare(params) or self._call(params, None))
+                return done
+            refused: types.CallToolResult | None = await self._in_thread(lambda: self._prepare(params))
+            if refused is not None:
+                return refused
             decision = await self._ask(ctx, params)
             if isinstance(decision, types.InputRequiredResult | types.CallToolResult):
                 return decision
@@ -344,12 +349,10 @@ class Session:
     # -- approvals by elicitation, in the event loop ---------------------------------------
 
     async def _ask(self, ctx: Any, params: types.CallToolRequestParams) \
-            -> tuple[bool, str | None] | types.InputRequiredResult | types.CallToolResult | None:
+            -> tuple[bool, str | None] | types.InputRequiredResult | types.CallToolResult:
         """With `--approvals elicit`, the answer of the client's user for an action that needs a
-        person (None when there is nothing to ask); out of band, None."""
+        person, or what to answer the client instead."""
         action = self.config.ir.actions[params.name]
-        if self.config.approvals != "elicit" or action.approval != "required":
-            return None
         arguments = params.arguments or {}
         question = self._question(action, arguments)
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:  # the question rides back as an input request
