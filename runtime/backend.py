@@ -39,6 +39,8 @@ class Limits:
     timeout_s: float
     output_bytes: int
     tmpfs_bytes: int = 64 * 1024 * 1024
+    #: the most one attempt may write into its read_write mounts (the spec's `disk`)
+    disk_bytes: int = 256 * 1024 * 1024
     nofile: int = 256
     stderr_bytes: int = 64 * 1024
 

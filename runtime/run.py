@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from specc.handling import chain, final
-from specc.ir import IR, ActionIR, StrategyIR, to_bytes
+from specc.ir import IR, ActionIR, StrategyIR, every_step, to_bytes
 
 from . import events as ev
 from .backend import AttemptRequest, AttemptResult, Backend, BackendUnavailable, Limits, Mount
@@ -330,7 +330,7 @@ def endpoint_problem(url: str) -> str | None:
 def reachable_actions(ir: IR) -> list[ActionIR]:
     """The actions a run can call: the workflow's steps' (or the planner's tools) and every fallback
     they lead to."""
-    names = [step.action for step in ir.workflow or [] if step.action]
+    names = [step.action for step in every_step(ir.workflow) if step.action]
     if ir.planner is not None:
         names.extend(ir.planner.tools)
     for name in list(names):
@@ -658,7 +658,8 @@ class Run:
             mounts=tuple(Mount(m.source, m.target, m.mode == "read_only") for m in action.mounts),
             env={e.name: self.host_env[e.name] for e in action.env if e.name in self.host_env},
             limits=Limits(memory_bytes=action.limits.memory_bytes, cpus=action.limits.cpus, pids=action.limits.pids,
-                          timeout_s=timeout_s, output_bytes=action.limits.output_bytes),
+                          timeout_s=timeout_s, output_bytes=action.limits.output_bytes,
+                          disk_bytes=action.limits.disk_bytes),
             run_id=self.run_id,
             user=action.user,
             action=action.name,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import signal
 import socket
@@ -38,6 +39,7 @@ from .dockerio import (
     remove_container,
     resource_name,
 )
+from .disk import DiskUnavailable, Staging, reap_staging, stage
 from .seccomp import SECCOMP_OPT
 from .seccomp import recorded as recorded_option
 
@@ -69,6 +71,15 @@ SHM_BYTES: Final = 1024 * 1024
 #: Host paths that are never mounted into a tool, whatever the request says: the engine's socket
 #: is root on the host.
 FORBIDDEN_MOUNT_SOURCES: Final = frozenset(SOCKETS)
+
+#: The launcher (`launch.sh`, run by the image's /bin/sh) that takes the attempt's env from the
+#: envelope opening its stdin and execs the tool: env values never stand in the container's
+#: configuration (`docker inspect`, the engine's files), and reach the tool only when it starts.
+LAUNCHER_SOURCE: Final = os.path.realpath(os.path.join(os.path.dirname(__file__), "launch.sh"))
+LAUNCHER_TARGET: Final = "/.specc/launch"
+
+#: What the launcher accepts as a variable's name (a shell's `export` refuses anything else).
+ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: How often, while a tool runs, its cgroup's pids counter is read.
 PIDS_POLL_S: Final = 0.05
@@ -136,30 +147,48 @@ class Sandbox:
         the backend adds (the egress proxy's address). Raises `SandboxUnavailable` when no engine
         answers or the image is missing; every other engine failure is a result of kind "sandbox".
         """
-        from docker.errors import APIError, ImageNotFound
-
-        container = _Container(request, network, {**request.env, **(extra_env or {})})
-        expected = self._expected_settings(container)
-        container_id: str | None = None
+        env = dict(extra_env or {})
         started = time.monotonic()
+        asked = _Container(request, network, env)
+        staging: Staging | None = None
         with SignalGuard() as guard:
             try:
-                _validate(container)
-                container_id = self._create(container)
-                _verify(expected, self._applied_settings(container_id, container))
-                return self._attempt(container_id, request, expected)
-            except _Refused as refusal:
-                return _sandbox_result(str(refusal), _recorded(expected), started)
-            except ImageNotFound as err:
-                raise SandboxUnavailable(_no_image(request.image)) from err
-            except APIError as err:
-                return _sandbox_result(_engine_error(err), _recorded(expected), started)
-            except engine_errors() as err:
-                raise SandboxUnavailable(no_engine_message(err)) from err
+                _validate(asked)
+                # read_write mounts become overlays on a filesystem of the disk bound (disk.py)
+                staging = stage(request.mounts, request.limits.disk_bytes, request.run_id)
+                container = _Container(request, network, env, staging)
+                result = self._contained(container, started)
+                return result if staging is None else _settled(result, staging)
+            except (_Refused, DiskUnavailable) as refusal:
+                return _sandbox_result(str(refusal), asked.record(self._expected_settings(asked)), started)
             finally:
                 guard.hold()
-                if container_id is not None:
-                    remove_container(self.client.api, container_id)
+                if staging is not None:
+                    staging.close()  # after the container is gone: what was not committed goes
+
+    def _contained(self, container: _Container, started: float) -> AttemptResult:
+        """Create, verify, run and remove the attempt's container."""
+        from docker.errors import APIError, ImageNotFound
+
+        request = container.request
+        expected = self._expected_settings(container)
+        record = container.record(expected)
+        container_id: str | None = None
+        try:
+            container_id = self._create(container)
+            _verify(expected, self._applied_settings(container_id, container))
+            return self._attempt(container_id, container, record)
+        except _Refused as refusal:
+            return _sandbox_result(str(refusal), record, started)
+        except ImageNotFound as err:
+            raise SandboxUnavailable(_no_image(request.image)) from err
+        except APIError as err:
+            return _sandbox_result(_engine_error(err), record, started)
+        except engine_errors() as err:
+            raise SandboxUnavailable(no_engine_message(err)) from err
+        finally:
+            if container_id is not None:
+                remove_container(self.client.api, container_id)
 
     def _create(self, container: _Container) -> str:
         from docker.types import LogConfig, Ulimit
@@ -181,7 +210,7 @@ class Sandbox:
             network_mode=container.network or "none",
             ipc_mode="private",
             shm_size=SHM_BYTES,
-            mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in request.mounts],
+            mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in container.mounts],
             tmpfs={TMPFS_TARGET: _tmpfs_options(limits.tmpfs_bytes)},
             # Output reaches the runtime through the attach stream only; a log driver would copy
             # everything a tool prints (up to gigabytes) onto the host's disk.
@@ -189,7 +218,7 @@ class Sandbox:
         )
         created = api.create_container(
             image=request.image,
-            command=list(request.argv),
+            command=list(container.argv),
             user=request.user,
             environment=dict(container.env),
             labels=labels(request.run_id),
@@ -228,7 +257,7 @@ class Sandbox:
             "UsernsMode": "",
             "Devices": [],
             "Binds": [],
-            "Mounts": sorted([m.source, m.target, not m.read_only] for m in request.mounts),
+            "Mounts": sorted([m.source, m.target, not m.read_only] for m in container.mounts),
             "Tmpfs": {TMPFS_TARGET: _tmpfs_options(limits.tmpfs_bytes)},
             "Env": sorted(f"{k}={v}" for k, v in container.env.items()),
             "Tty": False,
@@ -247,7 +276,8 @@ class Sandbox:
             "Env": sorted(e for e in config.get("Env") or [] if e in asked_env or e not in image_env),
         }
 
-    def _attempt(self, container_id: str, request: AttemptRequest, settings: dict[str, object]) -> AttemptResult:
+    def _attempt(self, container_id: str, container: _Container, settings: dict[str, object]) -> AttemptResult:
+        request = container.request
         api = self.client.api
         limits = request.limits
         kernel_log = _KernelLog.open()
@@ -258,7 +288,7 @@ class Sandbox:
             api.start(container_id)
             deadline = started + limits.timeout_s
             pids = _PidsCounter.find(api, container_id)
-            _feed_stdin(sock, request.stdin)
+            _feed_stdin(sock, container.stdin)
 
             stdout = _Capped(limits.output_bytes)
             stderr = _Capped(limits.stderr_bytes)
@@ -272,7 +302,7 @@ class Sandbox:
                     stderr=stderr.data(),
                     duration_s=time.monotonic() - started,
                     detail=detail,
-                    settings=dict(_recorded(settings), pids_limit_detection=pids.method(kernel_log)),
+                    settings=dict(settings, pids_limit_detection=pids.method(kernel_log)),
                 )
 
             if outcome != "eof":
@@ -352,19 +382,46 @@ class Sandbox:
         """Remove specc containers whose owner process on this host is gone; return how many."""
         api = self.client.api
         # a container still going away, or an engine that is busy, is left for a later reap
-        return sum(remove_container(api, found["Id"]) for found in leftovers(api, api.containers))
+        removed = sum(remove_container(api, found["Id"]) for found in leftovers(api, api.containers))
+        # then the disks of their attempts, which nothing writes to any more
+        return removed + reap_staging()
 
 
 # -- settings ------------------------------------------------------------------------------------
 
 
 class _Container:
-    """An attempt as the engine sees it: the request, plus the network and env the backend adds."""
+    """An attempt as the engine sees it: the request, plus the network and the env the backend
+    adds (`env`, in the container's configuration: nothing secret), its read_write mounts moved
+    onto the attempt's disk, and the request's own env (`delivered`) travelling on stdin to the
+    launcher, so that no value of it stands in the configuration."""
 
-    def __init__(self, request: AttemptRequest, network: str | None, env: Mapping[str, str]) -> None:
+    def __init__(self, request: AttemptRequest, network: str | None, env: Mapping[str, str],
+                 staging: Staging | None = None) -> None:
         self.request = request
         self.network = network
         self.env = dict(env)
+        # what the backend sets wins, as it would in the configuration: the proxy's address stays
+        self.delivered = {k: v for k, v in request.env.items() if k not in self.env}
+        mounts = request.mounts if staging is None else staging.mounts(request.mounts)
+        self.argv = request.argv
+        self.stdin = request.stdin
+        if self.delivered:
+            self.argv = ("/bin/sh", LAUNCHER_TARGET, *request.argv)
+            self.stdin = envelope(self.delivered) + request.stdin
+            mounts = (*mounts, Mount(LAUNCHER_SOURCE, LAUNCHER_TARGET, True))
+        self.mounts = mounts
+
+    def record(self, expected: Mapping[str, object]) -> dict[str, object]:
+        """The settings as the run store keeps them: the host's folders rather than the overlays
+        they became, and the disk bound."""
+        record = _recorded(expected)
+        record["Mounts"] = sorted([m.source, m.target, not m.read_only] for m in self.request.mounts)
+        record["Disk"] = self.request.limits.disk_bytes
+        configured = record.get("Env")
+        names = [str(name) for name in configured] if isinstance(configured, list) else []
+        record["Env"] = sorted({*names, *self.delivered})
+        return record
 
 
 def _validate(container: _Container) -> None:
@@ -377,6 +434,7 @@ def _validate(container: _Container) -> None:
         ("pids", limits.pids),
         ("output", limits.output_bytes),
         ("tmpfs", limits.tmpfs_bytes),
+        ("disk", limits.disk_bytes),
         ("nofile", limits.nofile),
     ):
         if value <= 0:
@@ -393,6 +451,11 @@ def _validate(container: _Container) -> None:
     for key in container.env:
         if not key or "=" in key or "\0" in key:
             raise _Refused(f"refused to create the container: invalid env var name `{key}`")
+    for key, text in container.delivered.items():
+        if not ENV_NAME.fullmatch(key):
+            raise _Refused(f"refused to create the container: invalid env var name `{key}`")
+        if "\0" in text:
+            raise _Refused(f"refused to create the container: the value of `{key}` holds a NUL byte")
 
 
 def _verify(expected: Mapping[str, object], applied: Mapping[str, object]) -> None:
@@ -460,6 +523,13 @@ def _recorded(settings: Mapping[str, object]) -> dict[str, object]:
     return recorded
 
 
+def envelope(env: Mapping[str, str]) -> bytes:
+    """The lines the launcher reads before the tool's stdin: `NAME=` and every byte of the value
+    as a `\\0NNN` octal escape (printf's `%b`), then an empty line."""
+    lines = (name + "=" + "".join(f"\\0{byte:03o}" for byte in value.encode()) for name, value in sorted(env.items()))
+    return ("".join(f"{line}\n" for line in lines) + "\n").encode("ascii")
+
+
 def _nano_cpus(cpus: float) -> int:
     return int(round(cpus * 1e9))
 
@@ -469,6 +539,25 @@ def _tmpfs_options(size: int) -> str:
 
 
 # -- results -------------------------------------------------------------------------------------
+
+
+def _settled(result: AttemptResult, staging: Staging) -> AttemptResult:
+    """Apply what the tool wrote into its read_write mounts to the host's folders, unless it wrote
+    more than the disk bound; the container is gone, so nothing writes any more."""
+    result.settings["disk_written"] = staging.written()
+    try:
+        over, skipped = staging.settle()
+    except OSError as err:
+        result.kind = "crash"
+        result.detail = f"{result.detail}; what it wrote could not be copied back to the host: {err}"
+        return result
+    if over:
+        result.kind = "crash"
+        result.detail = (f"wrote more than the {_mib(staging.bound)} disk bound into its read_write mounts "
+                         f"({result.detail}); nothing it wrote was kept")
+    elif skipped:
+        result.detail += f"; {skipped} FIFO, socket or device file(s) it made were not copied back"
+    return result
 
 
 def _crash_detail(oom_killed: bool, pids_hit: bool, limits: Limits) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ class Behaviour:
     ran: list[str]
     reason: str | None = None
     backoffs: list[tuple[float, float]] = field(default_factory=list)
+    #: parallel to `ran`: whether that attempt's call asked a person for an approval
+    asked: list[bool] = field(default_factory=list)
 
     def shown(self) -> dict[str, Any]:
         return {"status": self.status, "attempts": self.attempts, "ran": self.ran, "reason": self.reason}
@@ -116,8 +119,9 @@ def retries(strategy: StrategyIR) -> list[tuple[float, float]]:
     return bounds
 
 
-def expected(ir: IR, case: Case, steps: list[str]) -> Behaviour:
-    """What the IR declares for `case`, given the actions of the happy path's steps in order."""
+def expected(ir: IR, case: Case, steps: list[tuple[str, bool]]) -> Behaviour:
+    """What the IR declares for `case`, given the actions of the happy path's steps in order, each
+    with whether it asked for an approval (an `approval required when` asks only for some calls)."""
     ran: list[str] = []
     backoffs: list[tuple[float, float]] = []
     limit = ir.limits["steps"]
@@ -137,12 +141,12 @@ def expected(ir: IR, case: Case, steps: list[str]) -> Behaviour:
 
     if case.kind == "budget":
         limit = max(0, len(steps) - 1)
-        for action in steps:
+        for action, _ in steps:
             if not attempt(action):
                 return budget()
         return Behaviour("succeeded", 0, ran)
-    for action in steps:
-        if action != case.action or (case.mode == "once" and failed_once):
+    for action, asked in steps:
+        if action != case.action or (case.mode == "once" and failed_once) or (case.kind == "denied" and not asked):
             if not attempt(action):
                 return budget()
             continue
@@ -293,7 +297,10 @@ def observe(target: Target, case: Case | None, *, deny: Collection[str] = (),
     injector = Injector(inner, ir, canned if canned is not None else target.canned, case, docker=target.docker)
     backend: Backend = target.wrap(injector) if target.wrap is not None else injector
 
+    prompted: set[str] = set()
+
     def decide(label: str, action: ActionIR, arguments: Any) -> tuple[bool, str | None]:
+        prompted.add(label)
         denied = action.name in deny
         return (not denied, "denied by the test" if denied else None)
 
@@ -313,10 +320,13 @@ def observe(target: Target, case: Case | None, *, deny: Collection[str] = (),
         trail = [e.event for e in stored]
         problems.extend(store.verify(run.run_id))
     ran = [e.action for e in trail if isinstance(e, ev.AttemptIntent)]
-    intents = {e.attempt for e in trail if isinstance(e, ev.AttemptIntent)}
-    outcomes = {e.attempt for e in trail if isinstance(e, ev.AttemptOutcome)}
+    asked = [e.step in prompted for e in trail if isinstance(e, ev.AttemptIntent)]
+    # attempts are numbered per step: an attempt is its step, its action and its number there
+    intents = Counter((e.index, e.action, e.attempt) for e in trail if isinstance(e, ev.AttemptIntent))
+    outcomes = Counter((e.index, e.action, e.attempt) for e in trail if isinstance(e, ev.AttemptOutcome))
     if intents != outcomes:
-        problems.append(f"attempts {sorted(intents - outcomes)} have an intent and no outcome in the trail")
+        cut = sorted(f"{action} attempt {n} at step {index}" for index, action, n in intents - outcomes)
+        problems.append(f"attempts {cut} have an intent and no outcome in the trail")
     if not trail or not isinstance(trail[-1], ev.RunFinished):
         problems.append("the trail does not end with the run's outcome")
     for action in set(ran):
@@ -325,7 +335,7 @@ def observe(target: Target, case: Case | None, *, deny: Collection[str] = (),
     if target.docker:
         problems.extend(_left_behind(inner, run.run_id))
     attempts = ran.count(case.action) if case is not None else 0
-    return Behaviour(outcome.status, attempts, ran, outcome.reason, [(s, s) for s in sleeps]), problems, outcome
+    return Behaviour(outcome.status, attempts, ran, outcome.reason, [(s, s) for s in sleeps], asked), problems, outcome
 
 
 def _drive_planner(run: Run, ir: IR, turns: list[dict[str, Any]] | None, case: Case | None) -> Outcome:
@@ -369,19 +379,20 @@ def _left_behind(backend: Backend, run_id: str) -> list[str]:
     return [f"container `{c.name}` was left behind" for c in found]
 
 
-def happy_path(target: Target) -> list[str]:
-    """The actions of the workflow's steps as a run with no failure takes them."""
+def happy_path(target: Target) -> list[tuple[str, bool]]:
+    """The actions of the workflow's steps as a run with no failure takes them, each with whether
+    it asked for an approval."""
     behaviour, problems, outcome = observe(target, None)
     if outcome.status != "succeeded" or problems:
         raise SpecTestError(f"the run with every action succeeding did not succeed ({outcome.status}: "
                             f"{outcome.reason or '; '.join(problems)}); give inputs or canned results that reach "
                             "every step in a scenario")
-    return behaviour.ran
+    return list(zip(behaviour.ran, behaviour.asked, strict=True))
 
 
-def run_case(target: Target, case: Case, steps: list[str]) -> CaseResult:
+def run_case(target: Target, case: Case, steps: list[tuple[str, bool]]) -> CaseResult:
     if target.ir.workflow is None:
-        steps = [case.action]
+        steps = [(case.action, True)]
     want = expected(target.ir, case, steps)
     if case.kind == "budget":
         seen, problems, _ = observe(target, case, steps_limit=max(0, len(steps) - 1))

@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 from specc.failure import RETRYABLE
 from specc.handling import retried, retries
-from specc.ir import IR, ActionIR
+from specc.ir import IR, ActionIR, StepIR
 
 from . import events as ev
 from .store import RunRecord, RunStore, StoreError
@@ -74,16 +74,32 @@ def compound(ir: IR, rates: Mapping[str, float | None]) -> tuple[list[StepStats]
     """Each workflow call with its success 1 - (1 - p)^(n + 1), p its action's rate in `rates` and n
     its retries, and their product (None when some step has no rate, or without a workflow)."""
     steps: list[StepStats] = []
-    for step in ir.workflow or []:
-        if step.kind != "call" or step.action is None or step.action not in ir.actions:
-            continue
-        n = step_retries(ir.actions[step.action])
-        p = rates.get(step.action)
-        success = None if p is None else 1 - (1 - p) ** (n + 1)
-        steps.append(StepStats(step.name or step.action, step.action, p, n, success))
+    total = _block(ir, ir.workflow or [], rates, steps)
     if not steps or any(s.success is None for s in steps):
         return steps, None
-    return steps, math.prod(s.success for s in steps if s.success is not None)
+    return steps, total
+
+
+def _block(ir: IR, block: list[StepIR], rates: Mapping[str, float | None], steps: list[StepStats]) -> float | None:
+    """Append a block's calls to `steps`; its success by the checker's model: the product over its
+    steps, a loop's body to the power of its most turns, a branch's weaker side."""
+    total: float | None = 1.0
+    for step in block:
+        success: float | None = 1.0
+        if step.kind == "call" and step.action is not None and step.action in ir.actions:
+            n = step_retries(ir.actions[step.action])
+            p = rates.get(step.action)
+            success = None if p is None else 1 - (1 - p) ** (n + 1)
+            steps.append(StepStats(step.name or step.action, step.action, p, n, success))
+        elif step.kind == "for":
+            body = _block(ir, step.body or [], rates, steps)
+            success = None if body is None else body ** (step.max_items or 1)
+        elif step.kind == "if":
+            then = _block(ir, step.body or [], rates, steps)
+            other = _block(ir, step.orelse or [], rates, steps)
+            success = None if then is None or other is None else min(then, other)
+        total = None if total is None or success is None else total * success
+    return total
 
 
 # --- the report ----------------------------------------------------------------------------------

@@ -1018,6 +1018,11 @@ def _summarise(stored: Any) -> str:
         return f"turn {event.turn} call {event.call} {event.name}: {event.outcome} {event.content}"[:300]
     if isinstance(event, ev.PlannerRequestFailed):
         return f"turn {event.turn}: the model request failed with {event.kind}: {event.detail}"
+    if isinstance(event, ev.SessionOpened):
+        return (f"MCP session over {event.transport} from {event.client or 'an unnamed client'} "
+                f"(protocol {event.protocol or '?'}; approvals {event.approvals})")
+    if isinstance(event, ev.CallRefused):
+        return f"call {event.index} {event.tool}: refused: {event.reason}"
     return json.dumps(stored.data, ensure_ascii=False)[:300]
 
 

@@ -37,6 +37,7 @@ SANDBOX_DEFAULTS: dict[str, Any] = {
     "pids": 64,
     "timeout": 30_000,
     "output": 1024 * 1024,
+    "disk": 256 * 1024 * 1024,
     "user": "65534:65534",
 }
 
@@ -95,6 +96,8 @@ class LimitsIR(_Model):
     pids: int
     timeout_ms: int
     output_bytes: int
+    disk_bytes: int = Field(default=256 * 1024 * 1024,
+                            description="the most one attempt may write into its read_write mounts")
 
 
 class RequireIR(_Model):
@@ -148,6 +151,16 @@ class StepIR(_Model):
     max_items: int | None = Field(default=None, description="the most items a loop goes over")
     body: list[StepIR] | None = Field(default=None, description="the statements of a loop or of a branch's `if` side")
     orelse: list[StepIR] | None = Field(default=None, description="the statements of a branch's `else` side")
+
+
+def every_step(steps: list[StepIR] | None) -> list[StepIR]:
+    """Every step of a workflow, those inside loops and branches included, in written order."""
+    found: list[StepIR] = []
+    for step in steps or []:
+        found.append(step)
+        found.extend(every_step(step.body))
+        found.extend(every_step(step.orelse))
+    return found
 
 
 class PlannerIR(_Model):
@@ -252,7 +265,7 @@ def build_ir(agent: ast.Agent, symbols: Symbols, source: str, path: str, base_di
             user=str(settings["user"]),
             limits=LimitsIR(memory_bytes=int(settings["memory"]), cpus=float(settings["cpus"]),
                             pids=int(settings["pids"]), timeout_ms=int(settings["timeout"]),
-                            output_bytes=int(settings["output"])),
+                            output_bytes=int(settings["output"]), disk_bytes=int(settings["disk"])),
             mounts=mounts,
             hosts=[h.value for h in action.network],
             env=[EnvIR(name=e.value, secret=symbols.envs[e.value].secret or e.value in api_key)

@@ -314,7 +314,7 @@ class _Lowering:
         assert isinstance(token, Tok)
         key = item.data.split("_", 1)[1]
         value: str | int | float
-        if key in ("memory", "output"):
+        if key in ("memory", "output", "disk"):
             value = self.size_bytes(token)
         elif key == "timeout":
             value = self.duration_ms(token)

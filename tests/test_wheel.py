@@ -142,7 +142,8 @@ def test_the_wheel_holds_only_the_specc_package(installed: Installed) -> None:
         names = wheel.namelist()
     tops = {name.split("/", 1)[0] for name in names}
     assert tops == {"specc", next(t for t in tops if t.endswith(".dist-info"))}
-    for needed in ("specc/grammar/agent.lark", "specc/py.typed", "specc/cli.py", "specc/runtime/__init__.py"):
+    for needed in ("specc/grammar/agent.lark", "specc/py.typed", "specc/cli.py", "specc/runtime/__init__.py",
+                   "specc/runtime/launch.sh"):
         assert needed in names, needed
     top_level_txt = [n for n in names if n.endswith(".dist-info/top_level.txt")]
     if top_level_txt:

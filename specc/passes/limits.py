@@ -20,6 +20,7 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "pids": (1, 32_768, ""),
     "timeout": (1, 24 * 3_600_000, "ms"),
     "output": (1, 1 * GIB, "bytes"),
+    "disk": (1 * MIB, 1024 * GIB, "bytes"),  # the attempt's filesystem needs room for its own tables
     "max_turns": (1, 1_000, ""),
 }
 #: How many times a handler may retry one failure.
