@@ -20,7 +20,7 @@ import anyio
 import httpx
 import mcp_types as types
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client, MCPError, StdioServerParameters
 
 from dockerfixtures import assert_no_container
 from helpers import SPECC, specc, specc_env
@@ -263,6 +263,20 @@ def test_http_sessions_are_runs_and_two_clients_run_side_by_side(http_desk: Http
     assert "Traceback" not in "".join(http_desk.err)
     for run_id in runs:
         assert_no_container(docker_client, run_id)
+
+
+def test_http_refuses_a_50_mb_call_and_stays_up(http_desk: HttpServer) -> None:
+    async def work() -> types.CallToolResult:
+        async with Client(http_desk.url) as client:
+            with pytest.raises(MCPError):  # the transport refuses the body before anything reads it
+                await client.call_tool("note", {"file": "a.txt", "text": "x" * (50 * 1024 * 1024)})
+            return await client.call_tool("lookup", {"id": "A001"})
+
+    assert anyio.run(work).structured_content == {"id": "A001", "name": "Ada"}
+    raw = httpx.post(http_desk.url, content=b"x" * (50 * 1024 * 1024), timeout=30,
+                     headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
+    assert raw.status_code == 413
+    assert http_desk.stop() == 0
 
 
 def test_http_needs_the_bearer_token_when_given_one(desk: Path, tmp_path: Path) -> None:
