@@ -96,6 +96,23 @@ def _support_desk(folder: Path, run: Run, store: Path) -> None:
     assert show_json(store, run_id)["result"]["outcome"] == "refunded"
 
 
+def _support_refunds(folder: Path, run: Run, store: Path) -> None:
+    payments = folder / "payments" / "refunds.jsonl"
+    # the refund of 19.90 needs nobody; the one of 189.00 waits for its own approval
+    assert [json.loads(line)["request"] for line in payments.read_text().splitlines()] == ["RQ-10422-1"]
+    pending = run.of("approval_pending", action="pay_refund")
+    assert len(pending) == 1 and pending[0]["arguments"]["request"]["amount"] == 189.0, run.describe()
+    run_id = run.run_id
+    assert run_id is not None
+    approved = specc("approve", run_id, "--store", str(store), cwd=folder)
+    assert approved.returncode == 0, approved.stderr
+    resumed = specc("resume", run_id, "--store", str(store), cwd=folder, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [json.loads(line)["request"] for line in payments.read_text().splitlines()] == ["RQ-10422-1", "RQ-10422-2"]
+    assert len((folder / "outbox" / "replies.jsonl").read_text().splitlines()) == 1
+    assert show_json(store, run_id)["result"] == {"ticket": "T-10422", "file": "replies.jsonl", "refunds": 2}
+
+
 #: the scripted model of the example being run, if it has a planner
 _MODEL: list[ScriptedModel] = []
 
@@ -106,6 +123,7 @@ EXPECTED: dict[str, tuple[int, str, Callable[[Path, Run, Path], None] | None]] =
     "repo_report": (0, "succeeded", _repo_report),
     "refund": (3, "awaiting-approval", _refund),
     "support_desk": (3, "awaiting-approval", _support_desk),
+    "support_refunds": (3, "awaiting-approval", _support_refunds),
 }
 
 
