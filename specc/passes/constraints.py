@@ -4,6 +4,7 @@ scope."""
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Iterator
@@ -104,6 +105,7 @@ def quiet_compile(pattern: str) -> re.Pattern[str]:
         return re.compile(pattern)
 
 
+@functools.lru_cache(maxsize=4096)
 def catastrophic(pattern: str) -> bool:
     """True when a repeated part of the regex is itself only a repetition (star height two with
     nothing to separate the repetitions), as in `(a+)+`, `(a*)*`, `(a|b+)+` or `(\\w+\\s?)*`:
