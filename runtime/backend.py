@@ -9,6 +9,7 @@ protocol, not a rewrite of the runtime.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
@@ -153,3 +154,35 @@ class Delegating:
 
     def close(self) -> None:
         self.inner.close()
+
+
+class Interrupted(KeyboardInterrupt):
+    """The attempt under way was stopped from another thread (a client that went away, a batch
+    told to stop): its container is removed; the run ends as interrupted, as after Ctrl-C."""
+
+
+class Interruptible(Delegating):
+    """A backend for a run driven from a thread other than the one that stops it: `interrupt()`
+    stops the attempt under way now, and the run's thread sees `Interrupted` instead of the
+    attempt's result (and at its next attempt)."""
+
+    def __init__(self, inner: Backend) -> None:
+        super().__init__(inner)
+        self.cancelled = threading.Event()
+
+    def run(self, request: AttemptRequest, report: Report) -> AttemptResult:
+        if self.cancelled.is_set():
+            raise Interrupted
+        result = self.inner.run(request, report)
+        if self.cancelled.is_set():  # cut off by `interrupt`: what it returned is not the tool's outcome
+            raise Interrupted
+        return result
+
+    def interrupt(self, run_id: str) -> None:
+        self.cancelled.set()
+        self.inner.interrupt(run_id)
+
+    def wait(self, seconds: float) -> None:
+        """A retry's backoff (a run's `sleep`), cut short by `interrupt`."""
+        if self.cancelled.wait(seconds):
+            raise Interrupted

@@ -37,7 +37,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from specc.ir import IR, ActionIR
 
 from . import events as ev
-from .backend import AttemptRequest, AttemptResult, Backend, BackendUnavailable, Delegating, Report
+from .backend import Backend, BackendUnavailable, Interrupted, Interruptible
 from .run import (EXIT_INTERRUPTED, EXIT_SUCCEEDED, Done, Failed, Paused, Position, Run, RunOptions,
                   approval_digest)
 from .store import RunStore, StoreError
@@ -53,30 +53,9 @@ APPROVAL_INPUT = "specc-approval"
 _ELICIT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
 
-class Cancelled(Exception):
-    """The session's client went away (or the server was stopped) during a call: the attempt was
-    stopped and its container removed; the run ends as interrupted."""
-
-
-class _Interruptible(Delegating):
-    """A session's backend: `interrupt()`, from any thread, stops the attempt under way now; the
-    session's thread then sees `Cancelled` instead of the attempt's result."""
-
-    def __init__(self, inner: Backend) -> None:
-        super().__init__(inner)
-        self.cancelled = threading.Event()
-
-    def run(self, request: AttemptRequest, report: Report) -> AttemptResult:
-        if self.cancelled.is_set():
-            raise Cancelled
-        result = self.inner.run(request, report)
-        if self.cancelled.is_set():  # cut off by `interrupt`: what it returned is not the tool's outcome
-            raise Cancelled
-        return result
-
-    def interrupt(self, run_id: str) -> None:
-        self.cancelled.set()
-        self.inner.interrupt(run_id)
+#: The session's client went away (or the server was stopped) during a call: the attempt was
+#: stopped and its container removed; the run ends as interrupted.
+Cancelled = Interrupted
 
 
 # -- tools ---------------------------------------------------------------------------------------
@@ -169,7 +148,7 @@ class Session:
         self._lock = anyio.Lock()
         self.run: Run | None = None
         self._store: RunStore | None = None
-        self._backend: _Interruptible | None = None
+        self._backend: Interruptible | None = None
         self._calls = 0
         self._idle_since = time.monotonic()
         self._seen = 0  # the last event of the run this session has read decisions from
@@ -195,7 +174,7 @@ class Session:
             await anyio.to_thread.run_sync(backend.interrupt, run_id)
         try:
             await asyncio.wrap_future(future)
-        except Exception:  # noqa: BLE001 - `Cancelled`, or whatever the cut-off call raised
+        except BaseException:  # noqa: BLE001 - `Interrupted`, or whatever the cut-off call raised
             pass
         await asyncio.wrap_future(self._thread.submit(self._end, "interrupted"))
 
@@ -232,7 +211,7 @@ class Session:
             return self.run
         config = self.config
         self._store = RunStore(config.store_path)
-        self._backend = _Interruptible(config.backend())
+        self._backend = Interruptible(config.backend())
         self.run = Run.start(config.ir, self._store, self._backend, None, options=config.options, env=config.env,
                              sleep=self._sleep)
         self.run.record(ev.SessionOpened(transport=config.transport, client=self.client, protocol=self.protocol,
@@ -242,8 +221,8 @@ class Session:
 
     def _sleep(self, seconds: float) -> None:
         """A retry's backoff, cut short when the client goes away."""
-        if self._backend is not None and self._backend.cancelled.wait(seconds):
-            raise Cancelled
+        if self._backend is not None:
+            self._backend.wait(seconds)
 
     def _prepare(self, params: types.CallToolRequestParams) -> types.CallToolResult | None:
         """Refuse what no action can take (an unknown tool, arguments too large); None to go on."""

@@ -52,6 +52,26 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (run_id, seq)
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    ir TEXT NOT NULL,
+    concurrency INTEGER NOT NULL,
+    created REAL NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch_id TEXT NOT NULL REFERENCES batches(id),
+    line INTEGER NOT NULL,
+    input TEXT,
+    problem TEXT,
+    run_id TEXT REFERENCES runs(id),
+    PRIMARY KEY (batch_id, line)
+);
+CREATE INDEX IF NOT EXISTS batch_items_run ON batch_items(run_id);
 """
 
 GENESIS = "0" * 64
@@ -103,6 +123,32 @@ def locate(explicit: str | None = None, *, environ: Mapping[str, str] | None = N
 
 class StoreError(Exception):
     """The store cannot be opened or written; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One batch's row (`specc batch`): the IR its runs use, where its inputs came from."""
+
+    id: str
+    agent: str
+    spec: str
+    inputs: str
+    ir: str
+    concurrency: int
+    created: float
+    status: str  # running, finished
+    owner: str
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One input line of a batch: its input (JSON text), why it is not run, its run and status."""
+
+    line: int
+    input: str | None
+    problem: str | None
+    run_id: str | None
+    status: str | None
 
 
 @dataclass(frozen=True)
@@ -207,13 +253,73 @@ class RunStore:
             raise StoreError(f"cannot write to the run store `{self.path}`: {exc}") from None
 
     def create_run(self, run_id: str, agent: str, spec_hash: str, ir_hash: str, input_value: Any, ir: str,
-                   owner: str = "") -> None:
+                   owner: str = "", *, batch: tuple[str, int] | None = None) -> None:
+        """Record a new run; with `batch` (its id and a line), the run is that line's, in the same
+        transaction: a batch never loses track of a run it started."""
         now = time.time()
-        self._write(
+        statements: list[tuple[str, tuple[Any, ...]]] = [(
             "INSERT INTO runs (id, agent, spec_hash, ir_hash, status, started, updated, input, ir, owner)"
             " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
             (run_id, agent, spec_hash, ir_hash, now, now, json.dumps(input_value, ensure_ascii=False), ir, owner),
-        )
+        )]
+        if batch is not None:
+            statements.append(("UPDATE batch_items SET run_id = ? WHERE batch_id = ? AND line = ? AND run_id IS NULL",
+                               (run_id, *batch)))
+        self._transaction(statements)
+
+    def _transaction(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            for sql, args in statements:
+                self._db.execute(sql, args)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise StoreError(f"cannot write to the run store `{self.path}`: {exc}") from None
+
+    # --- batches ---------------------------------------------------------------------------
+
+    def create_batch(self, batch: BatchRecord, items: Sequence[tuple[int, str | None, str | None]]) -> None:
+        """Record a batch and its input lines (line number, the input as JSON text or None, and why
+        the line is not run, or None), all or nothing."""
+        statements: list[tuple[str, tuple[Any, ...]]] = [(
+            "INSERT INTO batches (id, agent, spec, inputs, ir, concurrency, created, status, owner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (batch.id, batch.agent, batch.spec, batch.inputs, batch.ir, batch.concurrency, batch.created,
+             batch.status, batch.owner))]
+        statements += [("INSERT INTO batch_items (batch_id, line, input, problem) VALUES (?, ?, ?, ?)",
+                         (batch.id, line, value, problem)) for line, value, problem in items]
+        self._transaction(statements)
+
+    def set_batch(self, batch_id: str, *, status: str, owner: str | None = None) -> None:
+        if owner is None:
+            self._write("UPDATE batches SET status = ? WHERE id = ?", (status, batch_id))
+        else:
+            self._write("UPDATE batches SET status = ?, owner = ? WHERE id = ?", (status, owner, batch_id))
+
+    def batch(self, prefix: str | None = None) -> BatchRecord | None:
+        """A batch by its id or an unambiguous prefix; with None, the newest unfinished one."""
+        if prefix is None:
+            rows = self._db.execute("SELECT * FROM batches WHERE status != 'finished' ORDER BY created DESC LIMIT 1"
+                                    ).fetchall()
+        else:
+            rows = self._db.execute("SELECT * FROM batches WHERE id LIKE ? ESCAPE '\\' ORDER BY created",
+                                    (_like_prefix(prefix),)).fetchall()
+            exact = [r for r in rows if r[0] == prefix]
+            rows = exact or rows
+            if len(rows) > 1:
+                raise StoreError(f"`{prefix}` matches {len(rows)} batches; give more of the id")
+        return BatchRecord(*rows[0]) if rows else None
+
+    def batch_items(self, batch_id: str) -> list[BatchItem]:
+        """A batch's lines in order, each with its run's status when it has a run."""
+        rows = self._db.execute(
+            "SELECT i.line, i.input, i.problem, i.run_id, r.status FROM batch_items i"
+            " LEFT JOIN runs r ON r.id = i.run_id WHERE i.batch_id = ? ORDER BY i.line", (batch_id,)).fetchall()
+        return [BatchItem(*row) for row in rows]
 
     def append(self, run_id: str, event: RunEvent, redact: Callable[[Any], Any] | None = None) -> Event:
         """Append one event, chained to the last, and make it durable before returning; `redact`
@@ -309,12 +415,16 @@ class RunStore:
             raise StoreError(f"`{prefix}` matches {len(rows)} runs; give more of the id")
         return None
 
-    def runs(self, status: str | None = None, limit: int = 50) -> list[RunRecord]:
-        if status is None:
-            rows = self._db.execute("SELECT * FROM runs ORDER BY started DESC LIMIT ?", (limit,)).fetchall()
-        else:
-            rows = self._db.execute("SELECT * FROM runs WHERE status = ? ORDER BY started DESC LIMIT ?",
-                                    (status, limit)).fetchall()
+    def runs(self, status: str | None = None, limit: int = 50, *, batch: str | None = None) -> list[RunRecord]:
+        where, args = [], []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if batch is not None:
+            where.append("id IN (SELECT run_id FROM batch_items WHERE batch_id = ?)")
+            args.append(batch)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._db.execute(f"SELECT * FROM runs{clause} ORDER BY started DESC LIMIT ?", (*args, limit)).fetchall()
         return [_record(r) for r in rows]
 
     def events(self, run_id: str, *, after: int = 0) -> list[Event]:
