@@ -68,10 +68,9 @@ def expire_approval(store: RunStore, run_id: str, now: float | None = None) -> b
     return True
 
 
-def decide_approval(store: RunStore, run_id: str, *, approved: bool, reason: str | None,
-                    call: int | None = None) -> ev.ApprovalDecided:
-    """Record a person's decision on the approval a run waits for (for an MCP session with several,
-    the one of `call`); raises `DecisionRefused`."""
+def approval_to_decide(store: RunStore, run_id: str, call: int | None = None) -> ev.ApprovalPending:
+    """The approval a person decides with `specc approve RUN [--call N]`: what the run waits for
+    (action, arguments, effect, risk); raises `DecisionRefused`."""
     record = paused_run(store, run_id)
     if record.status not in ("awaiting-approval", "running"):
         raise DecisionRefused(f"run {record.id} is {record.status}, not awaiting approval")
@@ -90,7 +89,19 @@ def decide_approval(store: RunStore, run_id: str, *, approved: bool, reason: str
         pending = chosen
     if len(pending) > 1:
         raise DecisionRefused(f"run {record.id} waits for {len(pending)} approvals; name one: " + _listing(pending))
-    asked = pending[0][0]
+    return pending[0][0]
+
+
+def decide_approval(store: RunStore, run_id: str, *, approved: bool, reason: str | None,
+                    call: int | None = None, digest: str | None = None) -> ev.ApprovalDecided:
+    """Record a person's decision on the approval a run waits for (for an MCP session with several,
+    the one of `call`); with `digest`, only if it is still the one the person was shown; raises
+    `DecisionRefused`."""
+    record = paused_run(store, run_id)
+    asked = approval_to_decide(store, record.id, call)
+    if digest is not None and asked.digest != digest:
+        raise DecisionRefused(f"run {record.id} now waits for another approval than the one shown; "
+                              f"`specc approve {record.id}` shows it")
     decision = ev.ApprovalDecided(digest=asked.digest, index=asked.index, step=asked.step, action=asked.action,
                                   approved=approved, by=user(), reason=reason, via="cli")
     store.append(record.id, decision)

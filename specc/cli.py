@@ -838,20 +838,34 @@ def _print_matrix(ir: Any, results: Any, scenarios: Any) -> None:
 @click.option("--reason", help="Why; recorded with the decision.")
 @click.option("--call", type=click.IntRange(min=1), metavar="N",
               help="The call to decide, when an MCP session of `specc serve` waits for several.")
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Decide without asking to confirm on a terminal.")
 @_store_option
-def approve(run_id: str, deny: bool, reason: str | None, call: int | None, store_path: str | None) -> None:
+def approve(run_id: str, deny: bool, reason: str | None, call: int | None, assume_yes: bool,
+            store_path: str | None) -> None:
     """Approve (or --deny) the action a paused run waits for.
 
-    The decision is recorded with who and when, bound to the spec version,
-    the step and the exact arguments shown by `specc show RUN`; it applies to
-    nothing else and only once. `specc resume RUN` then continues the run.
+    It shows what it decides (step, action, arguments, effect, risk) and, on
+    a terminal, asks to confirm (--yes skips the question). The decision is
+    recorded with who and when, bound to the spec version, the step and
+    those exact arguments; it applies to nothing else and only once.
+    `specc resume RUN` then continues the run.
+
+    \b
+    Exit status: 0 decided, 1 not confirmed (nothing decided), 2 usage error
+    or no such pending approval.
     """
-    from specc.runtime.decisions import DecisionRefused, decide_approval
+    from specc.runtime.decisions import DecisionRefused, approval_to_decide, decide_approval
     from specc.runtime.store import StoreError
 
     with _open_store(store_path, existing=True) as store:
         try:
-            decision = decide_approval(store, run_id, approved=not deny, reason=reason, call=call)
+            asked = approval_to_decide(store, run_id, call)
+            _show_approval(asked)
+            if not assume_yes and sys.stdin.isatty() and sys.stderr.isatty() and not click.confirm(
+                    f"{'deny' if deny else 'approve'} it?", default=False, err=True):
+                _fail("nothing was decided; the run still waits", EXIT_ERRORS)
+            decision = decide_approval(store, run_id, approved=not deny, reason=reason, call=call,
+                                       digest=asked.digest)
             record = store.find(run_id)
         except (DecisionRefused, StoreError) as exc:
             _fail(str(exc), EXIT_USAGE)
@@ -861,6 +875,14 @@ def approve(run_id: str, deny: bool, reason: str | None, call: int | None, store
                    "same arguments, made again in that MCP session, uses the decision once")
     else:
         click.echo(f"{verdict} `{decision.action}` for run {record.id}; `specc resume {record.id}` continues it")
+
+
+def _show_approval(asked: Any) -> None:
+    """What `specc approve` is about to decide, on stderr."""
+    click.echo(visible(f"step `{asked.step}` waits for approval of action `{asked.action}`"), err=True)
+    click.echo(f"  effect:    {asked.effect}    risk: {asked.risk}", err=True)
+    shown = visible(json.dumps(asked.arguments, indent=2, ensure_ascii=False), lines=True)
+    click.echo("  arguments: " + shown.replace("\n", "\n  "), err=True)
 
 
 @main.command()
