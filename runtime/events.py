@@ -26,11 +26,21 @@ class RunEvent(BaseModel):
         return self.model_dump(mode="json")
 
 
+class Sealed(BaseModel):
+    """A value that held a secret, encrypted for resume (`runtime/sealing.py`): the env vars whose
+    secrets it held, and the ciphertext (base64 of salt, nonce and AES-GCM box)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    env: list[str]
+    box: str
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 
 class RunStarted(RunEvent):
-    """A fresh run began with this (redacted) input and these options."""
+    """A fresh run began with this (redacted) input and these options; `sealed` keeps the exact
+    input for resume when it holds a secret."""
 
     KIND: ClassVar[str] = "run_started"
     PAYLOAD: ClassVar[frozenset[str]] = frozenset({"input"})
@@ -39,6 +49,7 @@ class RunStarted(RunEvent):
     input: Any = None
     approval_timeout_s: float | None = None
     egress_options: dict[str, Any] = {}
+    sealed: Sealed | None = None
 
 
 class RunResumed(RunEvent):
@@ -78,7 +89,8 @@ class StepStarted(RunEvent):
 
 
 class StepFinished(RunEvent):
-    """A step's result is final; `source` is "person" when `specc resolve --result` supplied it."""
+    """A step's result is final; `source` is "person" when `specc resolve --result` supplied it;
+    `sealed` keeps the exact result for resume when it holds a secret."""
 
     KIND: ClassVar[str] = "step_finished"
     PAYLOAD: ClassVar[frozenset[str]] = frozenset({"result"})
@@ -87,6 +99,7 @@ class StepFinished(RunEvent):
     action: str = ""
     result: Any = None
     source: Literal["action", "person"] = "action"
+    sealed: Sealed | None = None
 
 
 class StepReused(RunEvent):

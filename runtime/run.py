@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,9 +26,10 @@ from specc.handling import chain, final
 from specc.ir import IR, ActionIR, StrategyIR, every_step, to_bytes
 
 from . import events as ev
-from .backend import AttemptRequest, AttemptResult, Backend, BackendUnavailable, ConnectionEvent, Limits, Mount
+from .backend import AttemptRequest, AttemptResult, Backend, BackendUnavailable, Limits, Mount
 from .owner import current_owner, owner_gone
 from .redaction import MIN_SECRET_CHARS, Redactor, too_short
+from .sealing import SealBroken, Sealer, where
 from .store import Event, RunRecord, RunStore
 from .values import EvalError, HostNotReady, ValueRejected, evaluate, parse_json, resolve_paths, validate
 
@@ -167,8 +167,11 @@ class ResumeState:
     used_steps: int = 0
     wall_used_s: float = 0.0
     options: RunOptions = field(default_factory=RunOptions)
-    #: (step index, action) -> attempts made so far, so a step's attempts go on counting after resume
-    attempts: dict[tuple[int, str], int] = field(default_factory=dict)
+    #: values that held a secret, sealed: the input (None) or a finished step's result (its index),
+    #: with the step's name; `claim` opens them into `finished` and `input`
+    sealed: dict[int | None, tuple[str, ev.Sealed]] = field(default_factory=dict)
+    #: the run's exact input, when it was sealed (else the store's row holds it)
+    input: tuple[Any] | None = None
 
 
 def load_state(store: RunStore, run_id: str) -> ResumeState:
@@ -186,18 +189,20 @@ def load_state(store: RunStore, run_id: str) -> ResumeState:
                 state.wall_used_s += max(0.0, last_at - segment_start)
             segment_start = stored.at
             if isinstance(event, ev.RunStarted):
+                if event.sealed is not None:
+                    state.sealed[None] = ("", event.sealed)
                 egress = event.egress_options
                 state.options = RunOptions(event.approval_timeout_s, egress.get("upstream"),
                                            tuple(egress.get("trusted_networks") or ()))
         elif isinstance(event, ev.AttemptIntent):
             state.used_steps += 1
-            if event.index is not None:
-                key = (event.index, event.action)
-                state.attempts[key] = state.attempts.get(key, 0) + 1
             open_intent = event.index
             state.dangling_action = event.action
         elif isinstance(event, ev.StepFinished):
             state.finished[event.index] = event.result
+            state.sealed.pop(event.index, None)
+            if event.sealed is not None:
+                state.sealed[event.index] = (event.step, event.sealed)
             if open_intent == event.index:
                 open_intent = None
         elif isinstance(event, ev.ApprovalDecided):
@@ -350,8 +355,10 @@ class RunRefused(Exception):
     says what to do."""
 
 
-def claim(store: RunStore, run_id: str) -> tuple[RunRecord, IR, ResumeState]:
-    """Take a paused, interrupted or crashed run for this process to resume; raises `RunRefused`.
+def claim(store: RunStore, run_id: str,
+          env: Mapping[str, str] | None = None) -> tuple[RunRecord, IR, ResumeState]:
+    """Take a paused, interrupted or crashed run for this process to resume, its sealed values
+    opened with the secrets of `env` (the process's environment by default); raises `RunRefused`.
     Two processes cannot both claim one run."""
     from .decisions import expire_approval
     from .ir_loader import IRRejected, load_ir
@@ -380,13 +387,44 @@ def claim(store: RunStore, run_id: str) -> tuple[RunRecord, IR, ResumeState]:
         raise RunRefused(f"event {unreadable.seq} (`{unreadable.kind}`) of run {record.id} does not read as this "
                          "specc writes it (another version, or an edited log: `specc show --verify` tells); "
                          "resuming could repeat what the run already did, so it was not resumed")
+    state = load_state(store, record.id)
+    _unseal(record.id, ir, state, os.environ if env is None else env)
     if record.status == "running":  # crashed: claim it only while its dead owner is still recorded
         claimed = store.claim_crashed(record.id, record.owner, current_owner())
     else:
         claimed = store.claim(record.id, record.status, current_owner())
     if not claimed:
         raise RunRefused(f"run {record.id} was taken up by another process just now; nothing was run")
-    return record, ir, load_state(store, record.id)
+    return record, ir, state
+
+
+def _unseal(run_id: str, ir: IR, state: ResumeState, env: Mapping[str, str]) -> None:
+    """Open the sealed input and results into `state`, or refuse the resume naming the step and the
+    env var: a tool is never handed `[redacted]` in place of a secret."""
+    try:
+        check_secrets(ir, env)
+    except ValueRejected as exc:
+        raise RunRefused(f"run {run_id} was not resumed: {exc}") from None
+    if not state.sealed:
+        return
+    sealer = Sealer({name: env[name] for name in secret_vars(ir) if env.get(name)})
+    for index, (step, sealed) in sorted(state.sealed.items(), key=lambda item: -1 if item[0] is None else item[0]):
+        kind = ev.RunStarted.KIND if index is None else ev.StepFinished.KIND
+        try:
+            value = sealer.open(sealed, where(run_id, kind, index))
+        except SealBroken as broken:
+            what = "the run's input" if index is None else f"the result of step `{step}`"
+            names = ", ".join(f"`{name}`" for name in broken.names)
+            why = (f"env var {', '.join(f'`{n}`' for n in broken.missing)} is not set here" if broken.missing else
+                   f"env var {names} does not hold the value it held then")
+            raise RunRefused(
+                f"run {run_id} was not resumed: {what} holds the secret of env var {names}, kept sealed for resume, "
+                f"and {why}; set it to the value the run started with, then resume (a tool is never handed "
+                "`[redacted]` for a secret)") from None
+        if index is None:
+            state.input = (value,)
+        else:
+            state.finished[index] = value
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -416,7 +454,9 @@ class Run:
         self.sleep = sleep
         self.input: Any = None
         self._waiting: list[ev.RunEvent] = []
-        self._secrets = Redactor(self.host_env[name] for name in secret_vars(ir) if self.host_env.get(name))
+        secrets = {name: self.host_env[name] for name in secret_vars(ir) if self.host_env.get(name)}
+        self._secrets = Redactor(secrets.values())
+        self._sealer = Sealer(secrets)
         self.budget = _Budget(ir.limits["steps"], ir.limits["wall_ms"] / 1000 - self.state.wall_used_s,
                               used_steps=self.state.used_steps)
 
@@ -439,7 +479,7 @@ class Run:
                **kwargs: Any) -> Run:
         """Continue a run `claim` took."""
         run = cls(ir, store, backend, run_id=record.id, state=state, **kwargs)
-        run.input = record.input
+        run.input = state.input[0] if state.input is not None else record.input
         run._record(ev.RunResumed(finished_steps=sorted(state.finished), used_steps=state.used_steps,
                                   wall_used_s=round(state.wall_used_s, 3)))
         store.set_status(run.run_id, "running", owner=current_owner())
@@ -554,7 +594,7 @@ class Run:
     def _record(self, event: ev.RunEvent) -> None:
         """Write `event`, durable before this returns; an event that only tells what led to the next
         durable one waits for it and is written in the same transaction (one fsync, not two)."""
-        self._waiting.append(event)
+        self._waiting.append(self._seal(event))
         if isinstance(event, _WRITTEN_WITH_THE_NEXT):
             return
         waiting, self._waiting = self._waiting, []
@@ -562,6 +602,19 @@ class Run:
         if self.listener is not None:
             for stored in written:
                 self.listener(stored)
+
+    def _seal(self, event: ev.RunEvent) -> ev.RunEvent:
+        """The event with what resume needs sealed beside its redacted payload, when a secret
+        stands in it: a step's result, the run's input."""
+        if not self._secrets:
+            return event
+        if isinstance(event, ev.StepFinished):
+            sealed = self._sealer.seal(event.result, where(self.run_id, event.KIND, event.index))
+        elif isinstance(event, ev.RunStarted):
+            sealed = self._sealer.seal(event.input, where(self.run_id, event.KIND, None))
+        else:
+            return event
+        return event if sealed is None else event.model_copy(update={"sealed": sealed})
 
     def _redact_bytes(self, data: bytes) -> bytes:
         """Redact before anything is cut, so a secret across the cut cannot survive in part."""
@@ -656,9 +709,7 @@ class Run:
         except ValueRejected as exc:
             return _Failure("invalid_input", str(exc))
         budget.used_steps += 1
-        counted = budget.used_steps  # the run's count, against `limits.steps`
-        key = (at.step, action.name)
-        attempt = self.state.attempts[key] = self.state.attempts.get(key, 0) + 1  # this step's count
+        attempt = budget.used_steps
         timeout_s = min(action.limits.timeout_ms / 1000, remaining)
         request = AttemptRequest(
             image=action.image,
@@ -674,25 +725,16 @@ class Run:
             action=action.name,
             endpoints=tuple(action.hosts),
         )
-        _fault("before_intent", counted)
+        _fault("before_intent", attempt)
         self._record(ev.AttemptIntent(index=at.step, step=at.label, action=action.name, attempt=attempt,
                                       arguments=tool_args, image=action.image, timeout_s=round(timeout_s, 3)))
-        _fault("after_intent", counted)
-        refused: list[ConnectionEvent] = []
-
-        def report(seen: ConnectionEvent) -> None:
-            if not seen.allowed:
-                refused.append(seen)
-            self._record(ev.Connection(**dataclasses.asdict(seen)))
-
+        _fault("after_intent", attempt)
         try:
-            result = self.backend.run(request, report)
+            result = self.backend.run(request, lambda seen: self._record(ev.Connection(**dataclasses.asdict(seen))))
         except BackendUnavailable as exc:
             return Failed(str(exc), kind="sandbox", exit_code=EXIT_SANDBOX)
-        _fault("after_tool", counted)
-        kind, detail, value = _classify(action, result, self._redact_bytes)
-        if kind != "ok" and refused:
-            detail = f"{detail}; {refused_connection(refused[0])}"
+        _fault("after_tool", attempt)
+        kind, detail, value = _classify(action, result)
         if kind == "timeout" and budget.remaining_s() <= 0:
             kind, detail = "budget", "the run ran out of its `wall` time during the attempt"
         self._record(ev.AttemptOutcome(
@@ -766,31 +808,7 @@ class Run:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def refused_connection(event: ConnectionEvent) -> str:
-    """What a person needs to know of a connection the egress proxy refused: which host, why, and
-    how to allow it when it should be allowed."""
-    if not event.host:
-        return f"the egress proxy refused a connection: {event.reason}"
-    where = f"`{event.host}:{event.port}`"
-    text = f"the egress proxy refused its connection to {where}: {event.reason}"
-    if "is not declared" in event.reason:
-        return text + (f"; to allow it, declare `network \"{event.host}:{event.port}\"` in the action and in the "
-                       "agent's `scope`")
-    if any(word in event.reason for word in ("a private address", "a shared (carrier-grade NAT) address",
-                                             "a reserved address", "a link-local address")):
-        found = re.search(r"resolves to (\S+), which is|`(\S+)` is ", event.reason)
-        address = next((g for g in found.groups() if g), None) if found else None
-        example = f"{address}/32" if address and ":" not in address else (f"{address}/128" if address else "CIDR")
-        return text + f"; if that address is yours, allow it with `specc run --trust-network {example}`"
-    return text
-
-
-#: How many bytes of a tool's stdout a failure quotes when it is not JSON.
-QUOTED_STDOUT = 80
-
-
-def _classify(action: ActionIR, result: AttemptResult,
-              redact: Callable[[bytes], bytes] | None = None) -> tuple[str, str, Any]:
+def _classify(action: ActionIR, result: AttemptResult) -> tuple[str, str, Any]:
     """The attempt's kind once the contract is applied: the backend's verdict, then the result's."""
     if result.kind != "ok":
         detail = result.detail
@@ -801,23 +819,13 @@ def _classify(action: ActionIR, result: AttemptResult,
     try:
         value = parse_json(result.stdout, "the tool's stdout", limit=action.limits.output_bytes)
     except ValueRejected as exc:
-        return "invalid_output", str(exc) + _began(result.stdout, redact), None
+        return "invalid_output", str(exc), None
     if action.output_schema is not None:
         try:
             validate(value, action.output_schema, "result")
         except ValueRejected as exc:
             return "invalid_output", f"the result breaks the return contract: {exc}", None
     return "ok", "succeeded", value
-
-
-def _began(stdout: bytes, redact: Callable[[bytes], bytes] | None) -> str:
-    """How a stdout that is not JSON began, escaped and capped, for the failure's words."""
-    if not stdout.strip():
-        return "; the tool printed nothing on stdout (its result must be one JSON value there)"
-    shown = (redact(stdout) if redact is not None else stdout)[:QUOTED_STDOUT]
-    text = json.dumps(shown.decode("utf-8", "backslashreplace"), ensure_ascii=True)[1:-1]
-    more = "..." if len(stdout) > QUOTED_STDOUT else ""
-    return f"; it printed `{text}{more}`"
 
 
 def _fault(point: str, attempt: int) -> None:
