@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -26,7 +27,7 @@ from specc.handling import chain, final
 from specc.ir import IR, ActionIR, StrategyIR, every_step, to_bytes
 
 from . import events as ev
-from .backend import AttemptRequest, AttemptResult, Backend, BackendUnavailable, Limits, Mount
+from .backend import AttemptRequest, AttemptResult, Backend, BackendUnavailable, ConnectionEvent, Limits, Mount
 from .owner import current_owner, owner_gone
 from .redaction import MIN_SECRET_CHARS, Redactor, too_short
 from .sealing import SealBroken, Sealer, where
@@ -172,6 +173,8 @@ class ResumeState:
     sealed: dict[int | None, tuple[str, ev.Sealed]] = field(default_factory=dict)
     #: the run's exact input, when it was sealed (else the store's row holds it)
     input: tuple[Any] | None = None
+    #: (step index, action) -> attempts made so far, so a step's attempts go on counting after resume
+    attempts: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
 def load_state(store: RunStore, run_id: str) -> ResumeState:
@@ -196,6 +199,9 @@ def load_state(store: RunStore, run_id: str) -> ResumeState:
                                            tuple(egress.get("trusted_networks") or ()))
         elif isinstance(event, ev.AttemptIntent):
             state.used_steps += 1
+            if event.index is not None:
+                key = (event.index, event.action)
+                state.attempts[key] = state.attempts.get(key, 0) + 1
             open_intent = event.index
             state.dangling_action = event.action
         elif isinstance(event, ev.StepFinished):
@@ -709,7 +715,9 @@ class Run:
         except ValueRejected as exc:
             return _Failure("invalid_input", str(exc))
         budget.used_steps += 1
-        attempt = budget.used_steps
+        counted = budget.used_steps  # the run's count, against `limits.steps`
+        key = (at.step, action.name)
+        attempt = self.state.attempts[key] = self.state.attempts.get(key, 0) + 1  # this step's count
         timeout_s = min(action.limits.timeout_ms / 1000, remaining)
         request = AttemptRequest(
             image=action.image,
@@ -725,16 +733,25 @@ class Run:
             action=action.name,
             endpoints=tuple(action.hosts),
         )
-        _fault("before_intent", attempt)
+        _fault("before_intent", counted)
         self._record(ev.AttemptIntent(index=at.step, step=at.label, action=action.name, attempt=attempt,
                                       arguments=tool_args, image=action.image, timeout_s=round(timeout_s, 3)))
-        _fault("after_intent", attempt)
+        _fault("after_intent", counted)
+        refused: list[ConnectionEvent] = []
+
+        def report(seen: ConnectionEvent) -> None:
+            if not seen.allowed:
+                refused.append(seen)
+            self._record(ev.Connection(**dataclasses.asdict(seen)))
+
         try:
-            result = self.backend.run(request, lambda seen: self._record(ev.Connection(**dataclasses.asdict(seen))))
+            result = self.backend.run(request, report)
         except BackendUnavailable as exc:
             return Failed(str(exc), kind="sandbox", exit_code=EXIT_SANDBOX)
-        _fault("after_tool", attempt)
-        kind, detail, value = _classify(action, result)
+        _fault("after_tool", counted)
+        kind, detail, value = _classify(action, result, self._redact_bytes)
+        if kind != "ok" and refused:
+            detail = f"{detail}; {refused_connection(refused[0])}"
         if kind == "timeout" and budget.remaining_s() <= 0:
             kind, detail = "budget", "the run ran out of its `wall` time during the attempt"
         self._record(ev.AttemptOutcome(
@@ -808,7 +825,31 @@ class Run:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _classify(action: ActionIR, result: AttemptResult) -> tuple[str, str, Any]:
+def refused_connection(event: ConnectionEvent) -> str:
+    """What a person needs to know of a connection the egress proxy refused: which host, why, and
+    how to allow it when it should be allowed."""
+    if not event.host:
+        return f"the egress proxy refused a connection: {event.reason}"
+    where = f"`{event.host}:{event.port}`"
+    text = f"the egress proxy refused its connection to {where}: {event.reason}"
+    if "is not declared" in event.reason:
+        return text + (f"; to allow it, declare `network \"{event.host}:{event.port}\"` in the action and in the "
+                       "agent's `scope`")
+    if any(word in event.reason for word in ("a private address", "a shared (carrier-grade NAT) address",
+                                             "a reserved address", "a link-local address")):
+        found = re.search(r"resolves to (\S+), which is|`(\S+)` is ", event.reason)
+        address = next((g for g in found.groups() if g), None) if found else None
+        example = f"{address}/32" if address and ":" not in address else (f"{address}/128" if address else "CIDR")
+        return text + f"; if that address is yours, allow it with `specc run --trust-network {example}`"
+    return text
+
+
+#: How many bytes of a tool's stdout a failure quotes when it is not JSON.
+QUOTED_STDOUT = 80
+
+
+def _classify(action: ActionIR, result: AttemptResult,
+              redact: Callable[[bytes], bytes] | None = None) -> tuple[str, str, Any]:
     """The attempt's kind once the contract is applied: the backend's verdict, then the result's."""
     if result.kind != "ok":
         detail = result.detail
@@ -819,13 +860,23 @@ def _classify(action: ActionIR, result: AttemptResult) -> tuple[str, str, Any]:
     try:
         value = parse_json(result.stdout, "the tool's stdout", limit=action.limits.output_bytes)
     except ValueRejected as exc:
-        return "invalid_output", str(exc), None
+        return "invalid_output", str(exc) + _began(result.stdout, redact), None
     if action.output_schema is not None:
         try:
             validate(value, action.output_schema, "result")
         except ValueRejected as exc:
             return "invalid_output", f"the result breaks the return contract: {exc}", None
     return "ok", "succeeded", value
+
+
+def _began(stdout: bytes, redact: Callable[[bytes], bytes] | None) -> str:
+    """How a stdout that is not JSON began, escaped and capped, for the failure's words."""
+    if not stdout.strip():
+        return "; the tool printed nothing on stdout (its result must be one JSON value there)"
+    shown = (redact(stdout) if redact is not None else stdout)[:QUOTED_STDOUT]
+    text = json.dumps(shown.decode("utf-8", "backslashreplace"), ensure_ascii=True)[1:-1]
+    more = "..." if len(stdout) > QUOTED_STDOUT else ""
+    return f"; it printed `{text}{more}`"
 
 
 def _fault(point: str, attempt: int) -> None:
