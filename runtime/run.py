@@ -526,7 +526,8 @@ class Run:
         else:
             values = dict(arguments)
             self._record(ev.StepStarted(index=at.step, step=at.label, action=action.name, arguments=values))
-            outcome = self._run_action(at, action, values, 0)
+            # a person's --retry of an escalated call gets it past the action's escalating `require`s
+            outcome = self._run_action(at, action, values, 0, waive=resolution == "retry")
         if isinstance(outcome, Done):
             self._record(ev.StepFinished(index=at.step, step=at.label, action=action.name, result=outcome.result))
         return outcome
@@ -631,7 +632,8 @@ class Run:
 
     # -- one action, its attempts and its handlers -------------------------------------------
 
-    def _run_action(self, at: Position, action: ActionIR, values: dict[str, Any], depth: int) -> CallOutcome:
+    def _run_action(self, at: Position, action: ActionIR, values: dict[str, Any], depth: int, *,
+                    waive: bool = False) -> CallOutcome:
         counters: dict[str, int] = {}
         if action.approval == "required":
             decided = self._approval(at, action, values)
@@ -640,7 +642,7 @@ class Run:
             if decided is not None:
                 return self._on_failure(at, action, values, decided, depth)
         while True:
-            prepared = self._prepare(action, values)
+            prepared = self._prepare(action, values, waive_at=at if waive else None)
             if isinstance(prepared, Failed | Paused):
                 return prepared
             failure = prepared
@@ -677,7 +679,11 @@ class Run:
             return None
         return _Failure("denied", f"{who} denied the approval" + (f": {reason}" if reason else ""))
 
-    def _prepare(self, action: ActionIR, values: dict[str, Any]) -> _Failure | Failed | Paused | None:
+    def _prepare(self, action: ActionIR, values: dict[str, Any],
+                 waive_at: Position | None = None) -> _Failure | Failed | Paused | None:
+        """The call's arguments against the contract, then the action's `require`s; `waive_at`: a
+        person resolved the escalation at that position with --retry, so a `require` that escalates
+        lets the call go on (recorded) instead of pausing the run again."""
         try:
             validate(values, action.input_schema, action.name)
         except ValueRejected as exc:
@@ -688,6 +694,9 @@ class Run:
             except EvalError as exc:
                 return _Failure("invalid_input", str(exc))
             if not ok:
+                if waive_at is not None and require.strategy.kind == "escalate":
+                    self._record(ev.RequireWaived(index=waive_at.step))
+                    continue
                 return self._guard(require.strategy, f"a `require` of action `{action.name}` failed")
         return None
 
