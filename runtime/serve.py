@@ -72,7 +72,12 @@ def tool_for(action: ActionIR) -> types.Tool:
     )
     description = action.description or f"Action `{action.name}` of the agent."
     guard = f" (effect {action.effect}, risk {action.risk}"
-    guard += "; a person approves each call)" if action.approval == "required" else ")"
+    if action.approval != "required":
+        guard += ")"
+    elif action.approval_when is None:
+        guard += "; a person approves each call)"
+    else:  # `approval required when`: the condition is over the call's arguments
+        guard += "; a person approves the calls its approval condition selects)"
     output = action.output_schema
     return types.Tool(name=action.name, description=description + guard, input_schema=action.input_schema,
                       output_schema=None if output is None else output_schema(output), annotations=annotations)
