@@ -8,11 +8,14 @@ exit 0 ok, 1 error (retried by the spec), 3 the service answered something a hum
 The payment is posted with the invoice id as its Idempotency-Key, so running this
 tool twice for the same invoice pays it once (the spec declares `idempotent by invoice.id`).
 The receipt is written to /mnt/outbox/<invoice id>.json once the service has answered.
+The service's certificate must verify against the image's CAs or, for a service with a private CA,
+against tools/payments-ca.pem when that file exists (/tools/payments-ca.pem in the container).
 Python 3 standard library only.
 """
 
 import json
 import os
+import ssl
 import sys
 import tempfile
 import urllib.error
@@ -22,11 +25,20 @@ TOOL = "pay"
 ENDPOINT = "https://payments.internal:443/v1/payments"
 OUTBOX = "/mnt/outbox"
 TIMEOUT_SECONDS = 8  # below the action's 10s timeout, so we report the failure ourselves
+PRIVATE_CA = "/tools/payments-ca.pem"  # the payments service's own CA, when it has one
 
 
 def fail(message, code=1):
     print(f"{TOOL}: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def tls():
+    """Verify the service against the image's CAs, and its private CA when one is given."""
+    context = ssl.create_default_context()
+    if os.path.exists(PRIVATE_CA):
+        context.load_verify_locations(cafile=PRIVATE_CA)
+    return context
 
 
 def post_payment(token, invoice, account):
@@ -50,7 +62,7 @@ def post_payment(token, invoice, account):
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=tls()) as response:
             status_code = response.status
             payload = response.read(1024 * 1024)
     except urllib.error.HTTPError as exc:
