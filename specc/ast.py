@@ -1,21 +1,64 @@
 """The typed syntax tree of an `.agent` file.
 
 Every node carries the `Span` of the text it came from, so any pass can point at it. Nodes are
-pydantic models; the lowering, whose input is trusted, builds them with `build` and `span`, which
-skip validation and cost a quarter of `model_construct`. Built by hand, they validate normally.
+plain frozen records (`Record`): keyword construction that checks the field names, equality by
+value, no validation of the values, and no library behind them, since `specc check` pays for every
+import on every keystroke. The lowering, whose input is trusted, builds them faster with `build`
+and `span`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any, ClassVar, Literal, TypeVar, dataclass_transform
 
 
-class Span(BaseModel):
+@dataclass_transform(kw_only_default=True, frozen_default=True)
+class Record:
+    """A frozen record whose fields are its class annotations (base classes' first) and whose
+    defaults are the class attributes; a list default is copied for each record."""
+
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _defaults: ClassVar[dict[str, Any]] = {}
+    _lists: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names: list[str] = []
+        for klass in reversed(cls.__mro__):
+            for name in klass.__dict__.get("__annotations__", {}):
+                if not name.startswith("_") and name not in names:
+                    names.append(name)
+        cls._fields = tuple(names)
+        cls._defaults = {name: getattr(cls, name) for name in names if hasattr(cls, name)}
+        cls._lists = tuple(k for k, v in cls._defaults.items() if isinstance(v, list))
+
+    def __init__(self, **values: Any) -> None:
+        cls = type(self)
+        unknown = values.keys() - set(cls._fields)
+        missing = [name for name in cls._fields if name not in values and name not in cls._defaults]
+        if unknown or missing:
+            raise TypeError(f"{cls.__name__}: unknown fields {sorted(unknown)}, missing fields {missing}")
+        _set(self, "__dict__", _filled(cls, values))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot set `{name}`")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot delete `{name}`")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), *(self.__dict__[name] for name in self._fields)))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={self.__dict__[name]!r}" for name in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+
+class Span(Record):
     """A region of source text: 1-based lines and columns, end exclusive, plus byte offsets."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     line: int
     column: int
@@ -25,10 +68,8 @@ class Span(BaseModel):
     end: int = 0
 
 
-class Node(BaseModel):
+class Node(Record):
     """Base of every syntax node."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     span: Span
 
@@ -296,46 +337,28 @@ class Agent(Node):
     handlers: list[Handler] = []
 
 
-# --- building without validation -----------------------------------------------------------------
+# --- building from trusted values ---------------------------------------------------------------
 
-N = TypeVar("N", bound=BaseModel)
+N = TypeVar("N", bound=Record)
 
 _new = object.__new__
 _set = object.__setattr__
-#: Per node class: its defaults (lists are copied per node) and the names of all its fields.
-_SHAPES: dict[type[BaseModel], tuple[dict[str, Any], tuple[str, ...], set[str]]] = {}
 
 
-def _shape(cls: type[BaseModel]) -> tuple[dict[str, Any], tuple[str, ...], set[str]]:
-    shape = _SHAPES.get(cls)
-    if shape is None:
-        defaults = {k: f.default for k, f in cls.model_fields.items() if not f.is_required()}
-        lists = tuple(k for k, v in defaults.items() if isinstance(v, list))
-        shape = _SHAPES[cls] = (defaults, lists, set(cls.model_fields))
-    return shape
+def _filled(cls: type[Record], values: dict[str, Any]) -> dict[str, Any]:
+    filled = {**cls._defaults, **values}
+    for key in cls._lists:
+        if key not in values:
+            filled[key] = []
+    return filled
 
 
 def build(cls: type[N], **fields: Any) -> N:
-    """A node of `cls` from trusted values, as `model_construct` would make it (every field set,
-    defaults filled in, mutable defaults fresh), without validation and at a quarter of its cost.
-
-    The node's `model_fields_set` is shared by every node of its class: it names every field, and
-    pydantic copies it before changing it (`model_copy`), so nothing may mutate it in place.
-    """
-    defaults, lists, names = _shape(cls)
-    values = {**defaults, **fields}
-    for key in lists:
-        if key not in fields:
-            values[key] = []
+    """A node of `cls` from trusted values (the field names unchecked): defaults filled in, list
+    defaults fresh."""
     node = _new(cls)
-    _set(node, "__dict__", values)
-    _set(node, "__pydantic_fields_set__", names)
-    _set(node, "__pydantic_extra__", None)
-    _set(node, "__pydantic_private__", None)
+    _set(node, "__dict__", _filled(cls, fields))
     return node
-
-
-_SPAN_FIELDS = set(Span.model_fields)
 
 
 def span(line: int, column: int, end_line: int, end_column: int, start: int = 0, end: int = 0) -> Span:
@@ -343,7 +366,4 @@ def span(line: int, column: int, end_line: int, end_column: int, start: int = 0,
     node = _new(Span)
     _set(node, "__dict__", {"line": line, "column": column, "end_line": end_line, "end_column": end_column,
                             "start": start, "end": end})
-    _set(node, "__pydantic_fields_set__", _SPAN_FIELDS)
-    _set(node, "__pydantic_extra__", None)
-    _set(node, "__pydantic_private__", None)
     return node

@@ -14,9 +14,7 @@ import marshal
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from specc import codes
@@ -138,7 +136,7 @@ class Node:
 # --- tables ----------------------------------------------------------------------------------------
 
 #: Bump when the layout of the cached tables changes.
-_TABLES_FORMAT = 1
+_TABLES_FORMAT = 2
 #: Brackets inside which newlines are dropped, so that long calls and lists may span lines.
 _OPEN = frozenset({"LPAR", "LSQB", "LESSTHAN"})
 _CLOSE = frozenset({"RPAR", "RSQB", "MORETHAN"})
@@ -180,11 +178,50 @@ class _Lexers(dict[int, Any]):
         index = self._of_state[state]
         lexer = self._compiled.get(index)
         if lexer is None:
-            pattern, flags, ignore, newlines, keywords = self._specs[index]
-            lexer = (re.compile(pattern, flags).match, frozenset(ignore), frozenset(newlines), keywords)
+            pattern, flags, ignore, newlines, keywords, compiled = self._specs[index]
+            lexer = (_regex(pattern, flags, compiled).match, frozenset(ignore), frozenset(newlines), keywords)
             self._compiled[index] = lexer
         self[state] = lexer
         return lexer
+
+
+def _regex(pattern: str, flags: int, compiled: tuple[Any, ...] | None) -> re.Pattern[str]:
+    """A lexer's regex from the form `_compiled_form` saved, else compiled by `re`."""
+    if compiled is not None:
+        try:
+            import _sre  # type: ignore[import-not-found]
+
+            return _sre.compile(pattern, *compiled)  # type: ignore[no-any-return]
+        except (TypeError, ValueError, RuntimeError):
+            pass  # not what this interpreter's engine takes: compile it
+    return re.compile(pattern, flags)
+
+
+def _compiled_form(pattern: str, flags: int) -> tuple[Any, ...] | None:
+    """What `re.compile` hands the regex engine for `pattern`, as plain data for `marshal`, so that
+    a later process skips `re`'s parser and compiler (pure Python: compiling the lexers of the states
+    a small spec visits is most of the time its check takes); None when `re`'s internals are not
+    the ones this knows, or the engine would not build the same regex from it."""
+    try:
+        import _sre
+        from re import _compiler, _parser  # type: ignore[attr-defined]
+
+        parsed = _parser.parse(pattern, flags)
+        state = parsed.state
+        indexgroup: list[str | None] = [None] * state.groups
+        for group, number in state.groupdict.items():
+            indexgroup[number] = str(group)
+        form = (int(flags | state.flags),
+                [int(word) for word in _compiler._code(parsed, flags)],  # plain ints: `marshal` takes no others
+                int(state.groups - 1),
+                {str(group): int(number) for group, number in state.groupdict.items()},
+                tuple(indexgroup))
+        rebuilt, reference = _sre.compile(pattern, *form), re.compile(pattern, flags)
+    except (AttributeError, ImportError, TypeError, ValueError, RuntimeError, re.error):
+        return None
+    same = (rebuilt.flags, rebuilt.groups, rebuilt.groupindex) == (reference.flags, reference.groups,
+                                                                     reference.groupindex)
+    return form if same else None
 
 
 def _reducer(name: str, expand1: bool, include: tuple[tuple[int, bool, int], ...], trailing: int) -> Reduce:
@@ -240,7 +277,12 @@ def _reducer(name: str, expand1: bool, include: tuple[tuple[int, bool, int], ...
 
 
 def _grammar() -> str:
-    return resources.files("specc.grammar").joinpath("agent.lark").read_text("utf-8")
+    # Beside the package's own module, read directly: importing `importlib.resources` costs about as
+    # much as the whole check of a small spec.
+    from specc import grammar
+
+    with open(os.path.join(os.path.dirname(grammar.__file__), "agent.lark"), encoding="utf-8") as handle:
+        return handle.read()
 
 
 @functools.cache
@@ -254,7 +296,7 @@ def tables() -> _Tables | None:
     if path is not None:
         try:
             with open(path, "rb") as handle:
-                data = marshal.load(handle)
+                data = marshal.loads(handle.read())  # one read: `load` reads a file in small pieces
             if isinstance(data, dict) and data.get("key") == key:
                 return _Tables(data)
         except (OSError, EOFError, ValueError, TypeError, KeyError):
@@ -264,7 +306,10 @@ def tables() -> _Tables | None:
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
     if path is not None:
-        _write_atomically(path, marshal.dumps(data))
+        try:
+            _write_atomically(path, marshal.dumps(data))
+        except ValueError:
+            pass  # something `marshal` cannot write: parse without a cache
     return _Tables(data)
 
 
@@ -318,8 +363,9 @@ def _table_data(lark: Lark, key: str) -> dict[str, Any]:
                         raise ValueError(f"keyword {terminal.name} is not a plain string")
                     words[str(terminal.pattern.value)] = str(terminal.name)
             seen[id(lexer)] = len(specs)
-            specs.append((str(mres[0].pattern), int(mres[0].flags), tuple(map(str, lexer.ignore_types)),
-                          tuple(map(str, lexer.newline_types)), keywords))
+            pattern, flags = str(mres[0].pattern), int(mres[0].flags)
+            specs.append((pattern, flags, tuple(map(str, lexer.ignore_types)), tuple(map(str, lexer.newline_types)),
+                          keywords, _compiled_form(pattern, flags)))
         lexer_of_state[state] = seen[id(lexer)]
     return {"key": key, "states": states, "start": table.start_states["start"], "end": table.end_states["start"],
             "rules": shapes, "lexers": specs, "lexer_of_state": lexer_of_state}
@@ -399,7 +445,7 @@ def cache_dir() -> str | None:
     used only when it is the user's and nobody else may write to it, since its files are loaded."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     uid = getattr(os, "getuid", lambda: None)()
-    for folder in (os.path.join(base, "specc"), os.path.join(tempfile.gettempdir(), f"specc-{uid}")):
+    for folder in _cache_folders(base, uid):
         try:
             os.makedirs(folder, mode=0o700, exist_ok=True)
             info = os.stat(folder)
@@ -410,7 +456,16 @@ def cache_dir() -> str | None:
     return None
 
 
+def _cache_folders(base: str, uid: int | None) -> Iterator[str]:
+    yield os.path.join(base, "specc")
+    import tempfile  # only when the first will not do
+
+    yield os.path.join(tempfile.gettempdir(), f"specc-{uid}")
+
+
 def _write_atomically(path: str, data: bytes) -> None:
+    import tempfile
+
     try:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tables-")
         try:

@@ -161,21 +161,43 @@ def test_a_cache_folder_others_may_write_to_is_not_used(fresh_cache: Path) -> No
     assert parser.cache_dir() != str(fresh_cache)
 
 
-# --- AST nodes built without validation --------------------------------------------------------------
+# --- AST nodes built from trusted values -------------------------------------------------------------
 
 
-def test_built_nodes_behave_like_validated_ones() -> None:
+def test_built_nodes_behave_like_constructed_ones() -> None:
     where = ast.span(1, 2, 1, 5, 1, 4)
     assert where == ast.Span(line=1, column=2, end_line=1, end_column=5, start=1, end=4)
     assert hash(where) == hash(ast.Span(line=1, column=2, end_line=1, end_column=5, start=1, end=4))
+    assert where != ast.span(1, 2, 1, 5, 1, 3) and where != (1, 2, 1, 5, 1, 4)
     built = ast.build(ast.Expr, span=where, kind="ref", path=[ast.build(ast.Name, span=where, value="x")])
-    validated = ast.Expr(span=where, kind="ref", path=[ast.Name(span=where, value="x")])
-    assert built == validated
-    assert built.model_dump() == validated.model_dump()
-    assert built.model_fields_set == set(ast.Expr.model_fields)
+    constructed = ast.Expr(span=where, kind="ref", path=[ast.Name(span=where, value="x")])
+    assert built == constructed and repr(built) == repr(constructed)
+    assert built != ast.Expr(span=where, kind="len", path=[ast.Name(span=where, value="x")])
     other = ast.build(ast.Expr, span=where, kind="ref")
-    assert other.items == [] and other.items is not built.items  # mutable defaults are fresh
-    with pytest.raises(Exception):  # noqa: B017 - pydantic's ValidationError for a frozen model
+    assert other.items == [] and other.items is not built.items  # list defaults are fresh
+    assert ast.Expr(span=where, kind="ref").items is not other.items
+    with pytest.raises(AttributeError):
         built.kind = "len"  # type: ignore[misc]
-    copied = built.model_copy(update={"kind": "len"})
-    assert copied.kind == "len" and built.kind == "ref" and built.model_fields_set == set(ast.Expr.model_fields)
+    with pytest.raises(TypeError, match="missing fields \\['kind'\\]"):
+        ast.Expr(span=where)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unknown fields \\['colour'\\]"):
+        ast.Name(span=where, value="x", colour=1)  # type: ignore[call-arg]
+    assert ast.Statement._fields[:3] == ("span", "kind", "name")  # the base's fields first
+
+
+def test_every_lexer_is_cached_compiled_and_matches_as_re_compiles_it(fresh_cache: Path) -> None:
+    """The cached tables hold each lexer regex in the form the engine takes, so that a process does
+    not compile them again, and the regex built from that form matches what `re.compile` builds."""
+    data = parser._table_data(parser.parser(), "key")
+    samples = [case.read_text("utf-8", errors="replace") for case in CORPUS[:40]]
+    assert data["lexers"]
+    for pattern, flags, *_, compiled in data["lexers"]:
+        assert compiled is not None, pattern[:80]
+        rebuilt, reference = parser._regex(pattern, flags, compiled), parser.re.compile(pattern, flags)
+        assert rebuilt is not reference
+        for text in samples:
+            for at in range(0, len(text), 7):
+                mine, theirs = rebuilt.match(text, at), reference.match(text, at)
+                assert (mine and (mine.lastgroup, mine.group())) == (theirs and (theirs.lastgroup, theirs.group()))
+    refused = parser._regex("a+", 0, (0, [1, 2, 3], 0, {}, ()))  # a form the engine refuses: compiled anew
+    assert refused.match("aab") and refused.match("aab").group() == "aa"  # type: ignore[union-attr]
