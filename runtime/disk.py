@@ -192,7 +192,12 @@ def _overlay(staging: Staging, index: int, mount: Mount) -> _Layer:
     os.chmod(layer.upper, stat.S_IMODE(info.st_mode))
     os.mkdir(layer.work, 0o700)
     options = f"lowerdir={layer.lower},upperdir={layer.upper},workdir={layer.work}"
-    _run(["mount", "-t", "overlay", "overlay", "-o", f"{options},nosuid,nodev", layer.merged])
+    # Every upper file and folder must hold all of itself: a metadata-only copy (metacopy) or a
+    # folder renamed by reference (redirect_dir) would point back into the host's folder, and
+    # applying the layer would lose what it points to. Without them, renaming a folder from the
+    # host's side fails with EXDEV and programs fall back to copying (as `mv` does).
+    _run(["mount", "-t", "overlay", "overlay", "-o", f"{options},redirect_dir=off,metacopy=off,nosuid,nodev",
+          layer.merged])
     staging._mounted.append(layer.merged)
     return layer
 

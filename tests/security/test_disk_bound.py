@@ -19,6 +19,7 @@ from dockerfixtures import assert_no_container, host_dir, python_request
 
 from specc.compiler import compile_source
 from specc.runtime import disk
+from specc.runtime.owner import current_owner
 from specc.runtime.sandbox import Mount, Sandbox
 
 MIB = 1024 * 1024
@@ -38,8 +39,10 @@ print(json.dumps({"written": written}))
 
 
 def staging_mounts() -> list[str]:
+    """This process's attempts' mounts (other test processes may be staging attempts of their own)."""
+    mine = os.path.join(disk.STAGING_ROOT, current_owner().replace(":", "+") + ".")
     with open("/proc/self/mounts", encoding="utf-8") as table:
-        return [line.split()[1] for line in table if disk.STAGING_ROOT in line.split()[1]]
+        return [line.split()[1] for line in table if line.split()[1].startswith(mine)]
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +90,8 @@ open("/out/replaced/only.txt", "w").write("only")
 os.makedirs("/out/deep/er")
 open("/out/deep/er/file", "w").write("deep")
 os.symlink("new.txt", "/out/link")
+shutil.move("/out/olddir", "/out/newdir")  # a folder from the host's side: copied, never a reference
+os.chmod("/out/mode.txt", 0o600)  # a change of metadata only: the whole file still comes back
 shutil.copy("/bin/true", "/out/trap")
 os.chmod("/out/trap", 0o6755)
 os.mkfifo("/out/fifo")
@@ -104,11 +109,20 @@ def test_every_change_within_the_bound_reaches_the_host_without_traps(
     (tmp_path / "replaced").mkdir(mode=0o777)
     (tmp_path / "replaced" / "old.txt").write_text("old")
     os.chmod(tmp_path / "replaced", 0o777)
+    (tmp_path / "olddir" / "inner").mkdir(parents=True)
+    (tmp_path / "olddir" / "inner" / "kept").write_text("moved along")
+    os.chmod(tmp_path / "olddir", 0o777)
+    os.chmod(tmp_path / "olddir" / "inner", 0o777)
+    (tmp_path / "mode.txt").write_text("x" * 5000)
+    os.chown(tmp_path / "mode.txt", 65534, 65534)
     result = sandbox.run(python_request(run_id, CHANGES, mounts=[Mount(source, "/out", read_only=False)]))
     assert result.kind == "ok", (result.detail, result.stderr)
     assert "1 FIFO, socket or device file(s) it made were not copied back" in result.detail
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["changed.txt", "deep", "link", "new.txt", "replaced", "trap"]
+    assert names == ["changed.txt", "deep", "link", "mode.txt", "new.txt", "newdir", "replaced", "trap"]
+    assert (tmp_path / "newdir" / "inner" / "kept").read_text() == "moved along"
+    assert (tmp_path / "mode.txt").read_text() == "x" * 5000
+    assert stat.S_IMODE((tmp_path / "mode.txt").stat().st_mode) == 0o600
     assert (tmp_path / "changed.txt").read_text() == "after"
     assert (tmp_path / "new.txt").read_text() == "new"
     assert sorted(p.name for p in (tmp_path / "replaced").iterdir()) == ["only.txt"]

@@ -43,7 +43,7 @@ from specc.runtime.egress import (
     Endpoint,
     reap_egress,
 )
-from specc.runtime.sandbox import BASE_IMAGE, MANAGED_LABEL, OWNER_LABEL, RUN_ID_LABEL, Sandbox
+from specc.runtime.sandbox import BASE_IMAGE, MANAGED_LABEL, OWNER_LABEL, RUN_ID_LABEL, SECURITY_OPT, Sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -730,7 +730,7 @@ def test_the_proxy_itself_is_hardened(lab: Lab, docker_client: Any, egress_run: 
         (internal_network,) = internal
         internal_network.reload()
         assert proxy.attrs["Config"]["User"] == "65534:65534"
-        assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges"]
+        assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"] and sorted(host["SecurityOpt"]) == sorted(SECURITY_OPT)
         assert host["PidsLimit"] > 0 and host["Memory"] > 0 and host["NanoCpus"] > 0
         assert host["Sysctls"] == {"net.ipv4.ip_forward": "0"}
         assert internal_network.attrs["Internal"] is True
