@@ -209,7 +209,13 @@ def _private_folder(folder: str) -> None:
 def _private_files(path: str) -> None:
     """The database 0600 before SQLite opens it (its -wal and -shm files copy its mode): runs hold
     inputs, results and people's decisions."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    # Created here only when missing: closing any descriptor of a database file drops every POSIX lock
+    # this process holds on it, so an open-and-close of an existing store would break the locks of the
+    # other connections of the process (a batch's workers, a server's sessions): a disk I/O error.
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
     for name in (path, f"{path}-wal", f"{path}-shm"):
         try:
             if os.stat(name).st_uid == os.geteuid():

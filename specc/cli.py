@@ -659,6 +659,255 @@ def _serve(server: Any, transport: str, host: str, port: int, token: str | None)
     sys.exit(0)
 
 
+@main.command()
+@click.argument("spec_or_ir", required=False, type=click.Path(dir_okay=False))
+@click.option("--inputs", metavar="FILE.jsonl", type=click.Path(dir_okay=False),
+              help="One input per line (JSON); a line that is not valid is reported and skipped.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="At most this many runs at once.")
+@click.option("--resume", "resume_id", is_flag=False, flag_value="", default=None, metavar="[BATCH]",
+              help="Finish a batch that was stopped or killed (the store's last unfinished one when no id "
+                   "is given); no finished run runs again.")
+@_store_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per finished run, then the summary, on stdout.")
+@click.option("--egress-network", metavar="NAME",
+              help="An existing Docker network the egress proxies reach declared hosts through.")
+@click.option("--trust-network", "trusted", multiple=True, metavar="CIDR",
+              help="Private addresses (e.g. 10.20.0.0/16) the declared hosts may resolve to; repeatable.")
+def batch(spec_or_ir: str | None, inputs: str | None, concurrency: int, resume_id: str | None,
+          store_path: str | None, as_json: bool,
+          egress_network: str | None, trusted: tuple[str, ...]) -> None:
+    """Run an agent once per input line, at most N runs at once.
+
+    Each line's run is a normal durable run in the store, tagged with the
+    batch; `specc runs --batch BATCH` lists them, `specc show RUN` shows one.
+    The batch's id is the first line printed on stderr: after a kill,
+    `specc batch --resume BATCH` finishes what is left. At the end a summary
+    gives the statuses, the failure kinds, the slowest actions and the runs
+    waiting for a person.
+
+    \b
+    Exit status: 0 every run succeeded, 1 a run failed or a line was bad,
+    2 usage error, 3 a run waits for a person, 4 the spec has errors,
+    5 the sandbox is unavailable, 130 stopped before the end.
+
+    \b
+    Examples:
+      specc batch specs/refund/refund.agent --inputs tickets.jsonl --concurrency 8
+      specc batch --resume
+    """
+    from specc.runtime.batch import BatchRefused, claim_batch, create, new_batch_id
+    from specc.runtime.run import EXIT_SANDBOX, EXIT_SPEC
+
+    if resume_id is None and (spec_or_ir is None or inputs is None):
+        raise click.UsageError("give SPEC and --inputs FILE.jsonl, or --resume [BATCH]")
+    if resume_id is not None and inputs is not None:
+        raise click.UsageError("--resume takes the batch's own inputs; --inputs starts a new batch")
+    options = _run_options(None, egress_network, trusted)
+    backend_factory = _batch_backend("docker", None, options)
+    store = _open_store(store_path, existing=resume_id is not None)
+    problems: list[tuple[int, str]] = []
+    try:
+        if resume_id is None:
+            assert spec_or_ir is not None and inputs is not None
+            batch_id = new_batch_id()
+            click.echo(f"batch {batch_id}", err=True)  # first, so that a killed batch can be found again
+            ir = _load_for_run(spec_or_ir, EXIT_SPEC)
+            if ir.workflow is None and ir.planner is None:
+                _fail(f"agent `{ir.agent}` has neither a `workflow` nor a `planner`; nothing to run", EXIT_USAGE)
+            _check_batch_host(ir, backend_factory)
+            record, problems = create(store, ir, os.path.abspath(spec_or_ir), os.path.abspath(inputs), concurrency,
+                                      dict(os.environ), batch_id=batch_id)
+            for line, reason in problems:
+                click.echo(visible(f"{inputs}:{line}: skipped: {reason}"), err=True)
+        else:
+            record = claim_batch(store, resume_id or None)
+            click.echo(f"batch {record.id} (resumed)", err=True)
+            _check_batch_host(_ir_of(record), backend_factory)
+            problems = [(i.line, i.problem) for i in store.batch_items(record.id) if i.problem]
+    except BatchRefused as exc:
+        store.close()
+        _fail(str(exc), EXIT_USAGE)
+    except _SandboxMissing as exc:
+        store.close()
+        _fail(f"{exc}; nothing was run", EXIT_SANDBOX)
+    finally:
+        path = store.path
+        store.close()
+    _run_batch(path, record, backend_factory, options, problems, as_json)
+
+
+class _SandboxMissing(Exception):
+    pass
+
+
+def _ir_of(record: Any) -> Any:
+    from specc.runtime.ir_loader import load_ir
+
+    return load_ir(record.ir.encode(), record.id)
+
+
+def _batch_backend(name: str, address: str | None, options: Any) -> Any:
+    return lambda: _backend(options)
+
+
+def _check_batch_host(ir: Any, backend_factory: Any) -> None:
+    from specc.runtime.backend import BackendUnavailable
+
+    backend = backend_factory()
+    try:
+        backend.check(a.image for a in ir.actions.values())
+        backend.reap()
+    except BackendUnavailable as exc:
+        raise _SandboxMissing(str(exc)) from None
+    finally:
+        backend.close()
+
+
+def _run_batch(store_path: str, record: Any, backend_factory: Any, options: Any, problems: list[tuple[int, str]],
+               as_json: bool) -> NoReturn:
+    import signal
+    import time as _time
+
+    from specc.runtime.batch import Batch, Progress, Summary
+    from specc.runtime.planner import model_client
+    from specc.runtime.store import StoreError
+
+    env = dict(os.environ)
+    lines: list[Any] = []
+
+    def on_line(outcome: Any) -> None:
+        if as_json:
+            click.echo(json.dumps({"line": outcome.line, "run_id": outcome.run_id, "status": outcome.status,
+                                   "reason": outcome.reason}, ensure_ascii=False))
+
+    runner = Batch(store_path, record, backend_factory, options=options, env=env,
+                   planner=lambda ir: model_client(ir, env), on_line=on_line)
+    total = len([1 for _ in _items_to_count(store_path, record.id)])
+    progress = Progress(total=total)
+    stopping = {"asked": False}
+
+    def stop(signum: int, frame: object) -> None:
+        if not stopping["asked"]:
+            stopping["asked"] = True
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    previous_int = signal.signal(signal.SIGINT, stop)
+    started = _time.monotonic()
+    display = _BatchDisplay(progress, enabled=not as_json)
+    try:
+        with display:
+            outcomes, interrupted = runner.run(progress)
+    except StoreError as exc:
+        _fail(f"{exc}; `specc batch --resume {record.id}` goes on once the store is readable", EXIT_USAGE)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+    summary = Summary(record, outcomes, problems, interrupted, _time.monotonic() - started)
+    _print_summary(store_path, summary, as_json)
+    sys.exit(summary.exit_code)
+
+
+def _items_to_count(store_path: str, batch_id: str) -> list[Any]:
+    from specc.runtime.store import RunStore
+
+    with RunStore(store_path) as store:
+        return [i for i in store.batch_items(batch_id) if i.problem is None]
+
+
+class _BatchDisplay:
+    """The live progress of a batch on stderr: a bar on a terminal, a line every few seconds
+    otherwise; nothing with --json."""
+
+    def __init__(self, progress: Any, *, enabled: bool) -> None:
+        self.progress = progress
+        self.enabled = enabled
+        self._stop = None if not enabled else __import__("threading").Event()
+        self._thread: Any = None
+
+    def __enter__(self) -> _BatchDisplay:
+        if self.enabled:
+            import threading
+
+            self._thread = threading.Thread(target=self._show, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join(timeout=2)
+
+    def line(self) -> str:
+        import time as _time
+
+        p = self.progress
+        with p.lock:
+            done, counts, running = p.finished(), dict(p.counts), p.running
+        elapsed = _time.monotonic() - p.started
+        rate = done / elapsed * 60 if elapsed > 0 else 0.0
+        eta = (p.total - done) / (done / elapsed) if done and elapsed > 0 else None
+        paused = counts.get("awaiting-approval", 0) + counts.get("escalated", 0)
+        return (f"{done}/{p.total} done: {counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed, "
+                f"{paused} paused, {running} running; {rate:.1f} runs/min"
+                + (f", ETA {eta:.0f}s" if eta is not None else ""))
+
+    def _show(self) -> None:
+        assert self._stop is not None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.live import Live
+
+            with Live(console=Console(stderr=True), refresh_per_second=4, transient=True) as live:
+                while not self._stop.wait(0.25):
+                    live.update(self.line())
+            return
+        while not self._stop.wait(5):
+            click.echo(self.line(), err=True)
+
+
+def _print_summary(store_path: str, summary: Any, as_json: bool) -> None:
+    from collections import Counter
+
+    from specc.runtime.batch import failure_kinds, slowest_actions
+    from specc.runtime.store import RunStore
+
+    outcomes = summary.outcomes
+    statuses = Counter(o.status for o in outcomes)
+    run_ids = [o.run_id for o in outcomes if o.run_id]
+    with RunStore(store_path) as store:
+        kinds = failure_kinds(store, [o.run_id for o in outcomes if o.status == "failed" and o.run_id])
+        slow = slowest_actions(store, run_ids)
+    waiting = [o for o in outcomes if o.status in ("awaiting-approval", "escalated")]
+    if as_json:
+        click.echo(json.dumps({
+            "batch": summary.batch.id, "lines": len(outcomes) + len(summary.problems), "statuses": dict(statuses),
+            "bad_lines": [{"line": n, "reason": r} for n, r in summary.problems], "failure_kinds": dict(kinds),
+            "slowest_actions": [{"action": a, "attempts": n, "p50_s": round(p50, 3), "max_s": round(m, 3)}
+                                for a, n, p50, m in slow],
+            "waiting": [{"line": o.line, "run_id": o.run_id, "status": o.status} for o in waiting],
+            "seconds": round(summary.seconds, 3), "stopped": summary.interrupted}, ensure_ascii=False))
+        return
+    click.echo(f"batch {summary.batch.id}: {len(outcomes)} runs, {len(summary.problems)} bad lines, "
+               f"{summary.seconds:.1f}s" + (" (stopped: `specc batch --resume "
+                                           f"{summary.batch.id}` finishes it)" if summary.interrupted else ""))
+    for status, count in statuses.most_common():
+        click.echo(f"  {status:<18} {count:>6}")
+    if kinds:
+        click.echo("failure kinds: " + ", ".join(f"{k} {n}" for k, n in kinds.most_common()))
+    if slow:
+        click.echo("slowest actions (per attempt):")
+        for action, attempts, p50, longest in slow:
+            click.echo(f"  {action:<24} {attempts:>6} attempts  p50 {p50:.2f}s  max {longest:.2f}s")
+    for outcome in waiting[:20]:
+        verb = "specc approve" if outcome.status == "awaiting-approval" else "specc resolve"
+        click.echo(f"waiting for a person: line {outcome.line}: run {outcome.run_id} ({outcome.status}; "
+                   f"`{verb} {outcome.run_id}`, then `specc batch --resume {summary.batch.id}`)")
+    if len(waiting) > 20:
+        click.echo(f"... and {len(waiting) - 20} more (`specc runs --batch {summary.batch.id}`)")
+
+
 def _load_for_run(path: str, exit_spec: int) -> Any:
     from specc.compiler import compile_source
     from specc.render import summary, text, use_colour
@@ -946,7 +1195,8 @@ def resume(run_id: str, store_path: str | None, as_json: bool) -> None:
 @click.option("--status", type=click.Choice(["running", "succeeded", "failed", "escalated", "awaiting-approval",
                                              "interrupted"]), help="Only runs with this status.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-def runs(store_path: str | None, status: str | None, limit: int) -> None:
+@click.option("--batch", "batch_id", metavar="BATCH", help="Only the runs of this batch (`specc batch`).")
+def runs(store_path: str | None, status: str | None, limit: int, batch_id: str | None) -> None:
     """List runs, newest first."""
     import time as _time
 
@@ -959,7 +1209,12 @@ def runs(store_path: str | None, status: str | None, limit: int) -> None:
         return
     try:
         with RunStore(path) as store:
-            records = store.runs(status, limit)
+            if batch_id is not None:
+                found = store.batch(batch_id)
+                if found is None:
+                    _fail(f"no batch `{batch_id}` in {path}", EXIT_USAGE)
+                batch_id = found.id
+            records = store.runs(status, limit, batch=batch_id)
     except StoreError as exc:
         _fail(str(exc), EXIT_USAGE)
     if not records:
