@@ -9,11 +9,11 @@ whose exceptions say what was expected, so every syntax error is worded by one c
 from __future__ import annotations
 
 import functools
-import hashlib
 import marshal
 import os
 import re
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -289,15 +289,18 @@ def _grammar() -> str:
 def tables() -> _Tables | None:
     """The parser's tables, read from the cache or built from lark's analysis (and cached); None
     when lark's internals are not what `_table_data` knows, and lark then parses alone."""
-    grammar = _grammar()
-    key = hashlib.sha256(f"{_TABLES_FORMAT} {sys.version_info[:2]} {grammar}".encode()).hexdigest()[:16]
+    # The file is named by checksums (hashlib would load OpenSSL, a tenth of the time of a small
+    # check) and holds the whole text it was built from, compared before the tables are used.
+    source = f"{_TABLES_FORMAT} {sys.version_info[:2]} {_grammar()}"
+    data_of_source = source.encode()
+    key = f"{zlib.crc32(data_of_source):08x}{zlib.adler32(data_of_source):08x}"
     folder = cache_dir()
     path = os.path.join(folder, f"tables-{key}.marshal") if folder else None
     if path is not None:
         try:
             with open(path, "rb") as handle:
                 data = marshal.loads(handle.read())  # one read: `load` reads a file in small pieces
-            if isinstance(data, dict) and data.get("key") == key:
+            if isinstance(data, dict) and data.get("key") == key and data.get("source") == source:
                 return _Tables(data)
         except (OSError, EOFError, ValueError, TypeError, KeyError):
             pass  # no cache yet, or a stale or damaged one: rebuild it
@@ -305,6 +308,7 @@ def tables() -> _Tables | None:
         data = _table_data(parser(), key)
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
+    data["source"] = source
     if path is not None:
         try:
             _write_atomically(path, marshal.dumps(data))
@@ -492,6 +496,8 @@ def parser() -> Lark:
     grammar = _grammar()
     cache: str | bool = False
     if folder is not None:
+        import hashlib
+
         cache = os.path.join(folder, f"lark-{hashlib.sha256(grammar.encode()).hexdigest()[:16]}.cache")
     return Lark(
         grammar,

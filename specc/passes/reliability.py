@@ -3,7 +3,6 @@ compounded success (the model of `specc.reliability`) against `limits.steps` and
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, Decimal
 from typing import Protocol
 
 from specc import ast, codes
@@ -50,6 +49,8 @@ def computed(value: float, other: float | None = None) -> str:
     0.999, never 1.00); more digits only where fewer would put it on the wrong side of `other`."""
     if not 0 < value < 1:
         return fmt(value)
+    from decimal import ROUND_FLOOR, Decimal  # only when a message shows a probability
+
     exact = Decimal(f"{value:.12g}")  # the float's noise (0.8549999999999999 for 0.9 x 0.95) dropped
     places = max(2 - exact.adjusted(), 2)
     shown = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR)
