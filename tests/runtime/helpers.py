@@ -230,6 +230,17 @@ def show_json(store: Path, run_id: str) -> dict[str, Any]:
     return result
 
 
+def store_bytes(store: Path) -> bytes:
+    """Every byte the run store holds on disk, its WAL and journal included: what a secret must
+    never stand in."""
+    data = b""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path = Path(str(store) + suffix)
+        if path.exists():
+            data += path.read_bytes()
+    return data
+
+
 # --- containers ----------------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SPECC, specc_env
+from helpers import SPECC, specc_env, store_bytes
 
 from specc.runtime.sandbox import BASE_IMAGE, MANAGED_LABEL, OWNER_LABEL, RUN_ID_LABEL
 
@@ -193,20 +193,25 @@ def _left_behind(client: Any, run_id: str) -> list[str]:
             + [n.name for n in client.networks.list(filters={"label": label})])
 
 
-def test_the_invoice_is_paid_once_over_https_after_approval(payments: Service, tmp_path: Path,
-                                                            docker_client: Any) -> None:
-    spec = _example(tmp_path, payments.ca)
-    store = tmp_path / "runs.db"
-    before = len(payments.requests())
-
-    started = _run(spec, store, payments, "INV-000123.json")
+def _approved(service: Service, folder: Path, invoice: str) -> tuple[Path, Path, str, int]:
+    """The example run on `invoice` until `pay` waits for its approval, nothing sent yet, then
+    approved: the spec, the store, the run id, and how many requests the service had before."""
+    spec = _example(folder, service.ca)
+    store = folder / "runs.db"
+    before = len(service.requests())
+    started = _run(spec, store, service, invoice)
     assert started.returncode == 3, started.stderr
     run_id = _run_id(started)
     assert "needs a person's approval" in started.stderr.strip().splitlines()[-1], started.stderr
-    assert len(payments.requests()) == before, "pay ran before its approval"
-
+    assert len(service.requests()) == before, "pay ran before its approval"
     approved = _specc(store, "approve", run_id, "--yes")
     assert approved.returncode == 0, approved.stderr
+    return spec, store, run_id, before
+
+
+def test_the_invoice_is_paid_once_over_https_after_approval(payments: Service, tmp_path: Path,
+                                                            docker_client: Any) -> None:
+    spec, store, run_id, before = _approved(payments, tmp_path, "INV-000123.json")
     resumed = _specc(store, "resume", run_id, "--json")
     assert resumed.returncode == 0, resumed.stderr + resumed.stdout[-3000:]
 
@@ -224,20 +229,12 @@ def test_the_invoice_is_paid_once_over_https_after_approval(payments: Service, t
     shown = json.loads(_specc(store, "show", run_id, "--json").stdout)
     connections = [(e["host"], e["port"], e["allowed"]) for e in shown["events"] if e["event"] == "connection"]
     assert connections == [("payments.internal", 443, True)], connections
-    data = b"".join(Path(str(store) + s).read_bytes() for s in ("", "-wal") if Path(str(store) + s).exists())
-    assert TOKEN.encode() not in data
+    assert TOKEN.encode() not in store_bytes(store)
     assert _left_behind(docker_client, run_id) == []
 
 
-def test_an_invoice_above_the_limit_is_escalated_and_never_sent(payments: Service,
-                                                                          tmp_path: Path) -> None:
-    spec = _example(tmp_path, payments.ca)
-    store = tmp_path / "runs.db"
-    before = len(payments.requests())
-    started = _run(spec, store, payments, "INV-000125.json")
-    assert started.returncode == 3, started.stderr
-    run_id = _run_id(started)
-    assert _specc(store, "approve", run_id, "--yes").returncode == 0
+def test_an_invoice_above_the_limit_is_escalated_and_never_sent(payments: Service, tmp_path: Path) -> None:
+    spec, store, run_id, before = _approved(payments, tmp_path, "INV-000125.json")
     done = _specc(store, "resume", run_id)
     assert done.returncode == 3, done.stderr
     assert "amount above the auto-pay limit" in done.stderr.strip().splitlines()[-1], done.stderr

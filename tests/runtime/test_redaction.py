@@ -12,7 +12,16 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import agent_text, assert_nothing_ran, run_spec, run_statuses, specc, specc_env, write_agent
+from helpers import (
+    agent_text,
+    assert_nothing_ran,
+    run_spec,
+    run_statuses,
+    specc,
+    specc_env,
+    store_bytes,
+    write_agent,
+)
 
 pytestmark = pytest.mark.usefixtures("docker_client")
 
@@ -76,11 +85,7 @@ def _spec(folder: Path, tool: str) -> Path:
 
 
 def _store_text(store: Path) -> str:
-    data = b""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        path = Path(str(store) + suffix)
-        if path.exists():
-            data += path.read_bytes()
+    data = store_bytes(store)
     assert data, "the store is empty"
     return data.decode("utf-8", "replace")
 

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import SPECC, agent_text, run_spec, run_statuses, specc_env, write_agent
+from helpers import SPECC, agent_text, run_spec, run_statuses, specc_env, store_bytes, write_agent
 
 pytestmark = pytest.mark.usefixtures("docker_client")
 
@@ -69,17 +69,13 @@ def _paused(tmp_path: Path, note: str = f"my token is {SECRET}") -> tuple[Path, 
     return store, run_id
 
 
-def _store_bytes(store: Path) -> bytes:
-    return b"".join(Path(str(store) + s).read_bytes() for s in ("", "-wal") if Path(str(store) + s).exists())
-
-
 def test_a_resumed_run_hands_the_tool_the_secret_not_redacted(tmp_path: Path) -> None:
     store, run_id = _paused(tmp_path)
     resumed = _specc(store, "resume", run_id, "--json", token=SECRET)
     assert resumed.returncode == 0, resumed.stderr
     finished = [json.loads(line) for line in resumed.stdout.splitlines() if '"run_finished"' in line][-1]
     assert finished["result"] == {"token_same": True, "note_same": True}, finished
-    data = _store_bytes(store)
+    data = store_bytes(store)
     for form in (SECRET, json.dumps(SECRET)[1:-1], json.dumps(SECRET, ensure_ascii=False)[1:-1]):
         assert form.encode() not in data, f"the run store holds the secret as {form!r}"
     assert b"7Q2x" not in data
