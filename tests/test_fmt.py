@@ -226,3 +226,37 @@ def test_fmt_usage_errors() -> None:
     assert fmt("/no/such/file.agent").exit_code == 2
     assert fmt("-", "x.agent").exit_code == 2
     assert fmt().exit_code == 2
+
+
+def _perturbed(text: str, rng: Any) -> str:
+    """The same tokens and comments laid out carelessly: indentation, spaces between tokens (outside
+    strings, regexes and comments), trailing blanks, extra blank lines where one already was, CRLF."""
+    out = []
+    for line in text.split("\n"):
+        body = line.strip()
+        pieces: list[str] = []
+        quoted = False
+        for i, char in enumerate(body):
+            if char == "#" and not quoted:
+                pieces.append(body[i:])
+                break
+            if char == '"' and (i == 0 or body[i - 1] != "\\"):
+                quoted = not quoted
+            if char == " " and not quoted and "/" not in body:
+                char = rng.choice([" ", "  ", "\t", " \t "])
+            pieces.append(char)
+        indent = rng.choice(["", " ", "\t", "      ", "  \t"])
+        out.append(indent + "".join(pieces) + rng.choice(["", " ", "\t"]) if body else rng.choice(["", "\n", "  "]))
+    return rng.choice(["\n", "\r\n"]).join(out)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[_id(p) for p in EXAMPLES])
+def test_one_layout_whatever_the_spacing(path: Path) -> None:
+    import random
+
+    canonical = format_source(path.read_text("utf-8"))
+    rng = random.Random(path.name)
+    for _ in range(5):
+        messy = _perturbed(canonical, rng)
+        assert messy != canonical
+        assert format_source(messy) == canonical
