@@ -29,9 +29,10 @@ def _hex(number: int, width: int) -> str:
     return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in digits)
 
 
-def _char(char: str) -> str:
-    """A pattern for one character of a secret in any of its printed forms, at any depth of
-    escaping: each escaping doubles the backslashes before it, so any run of them is accepted."""
+def _escapes(char: str) -> str:
+    """The escapes that can stand for one character after a backslash: JSON's and Python's
+    one-letter escapes, `uXXXX` (a surrogate pair beyond the BMP, or Python's `UXXXXXXXX`), `xXX`,
+    and the `xXX` bytes of its UTF-8 in a bytes repr."""
     code = ord(char)
     escapes: list[str] = []
     if char in _LETTERS:
@@ -46,7 +47,21 @@ def _char(char: str) -> str:
         escapes.append(f"x{_hex(code, 2)}")
     if code >= 0x80:  # a bytes repr of its UTF-8 form: \xc3\xa9
         escapes.append("\\\\+".join(f"x{_hex(byte, 2)}" for byte in char.encode("utf-8", "surrogatepass")))
-    return f"(?:\\\\*{re.escape(char)}|\\\\+(?:{'|'.join(escapes)}))"
+    return "|".join(escapes)
+
+
+def _char(char: str) -> str:
+    """A pattern for one character of a secret in any of its printed forms, at any depth of
+    escaping: each escaping doubles the backslashes before it, so any run of them is accepted."""
+    return f"(?:\\\\*{re.escape(char)}|\\\\+(?:{_escapes(char)}))"
+
+
+def _secret(secret: str) -> str:
+    """A pattern for a whole secret in any of its forms, as two alternatives that each open with one
+    fixed character (its raw first character, or a backslash), so that the regex engine skips
+    straight to where a form can start instead of trying at every position."""
+    first, rest = secret[0], "".join(_char(c) for c in secret[1:])
+    return f"{re.escape(first)}{rest}|\\\\\\\\*(?:{re.escape(first)}|{_escapes(first)}){rest}"
 
 
 class Redactor:
@@ -55,14 +70,20 @@ class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
         values = sorted({s for s in secrets if s}, key=len, reverse=True)
         self.secrets = tuple(values)
-        self._pattern = re.compile("|".join("".join(_char(c) for c in s) for s in values)) if values else None
+        self._pattern = re.compile("|".join(_secret(s) for s in values)) if values else None
 
     def __bool__(self) -> bool:
         return self._pattern is not None
 
     def text(self, text: str) -> str:
         """`text` with every form of every secret replaced."""
-        return text if self._pattern is None else self._pattern.sub(REDACTED, text)
+        if self._pattern is None:
+            return text
+        if "\\" not in text:  # every form but the raw one has a backslash: the fast way
+            for secret in self.secrets:
+                text = text.replace(secret, REDACTED)
+            return text
+        return self._pattern.sub(REDACTED, text)
 
     def found(self, text: str) -> bool:
         """Whether some form of some secret stands in `text`."""
