@@ -670,12 +670,15 @@ def _serve(server: Any, transport: str, host: str, port: int, token: str | None)
                    "is given); no finished run runs again.")
 @_store_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per finished run, then the summary, on stdout.")
+@click.option("--backend", "backend_name", type=click.Choice(["docker", "ray"]), default="docker",
+              show_default=True, help="docker: the local engine; ray: the nodes of a Ray cluster (--address).")
+@click.option("--address", metavar="ADDR", help="Ray: the cluster's address (e.g. 10.0.0.5:6379, or `auto`).")
 @click.option("--egress-network", metavar="NAME",
               help="An existing Docker network the egress proxies reach declared hosts through.")
 @click.option("--trust-network", "trusted", multiple=True, metavar="CIDR",
               help="Private addresses (e.g. 10.20.0.0/16) the declared hosts may resolve to; repeatable.")
 def batch(spec_or_ir: str | None, inputs: str | None, concurrency: int, resume_id: str | None,
-          store_path: str | None, as_json: bool,
+          store_path: str | None, as_json: bool, backend_name: str, address: str | None,
           egress_network: str | None, trusted: tuple[str, ...]) -> None:
     """Run an agent once per input line, at most N runs at once.
 
@@ -695,6 +698,7 @@ def batch(spec_or_ir: str | None, inputs: str | None, concurrency: int, resume_i
     Examples:
       specc batch specs/refund/refund.agent --inputs tickets.jsonl --concurrency 8
       specc batch --resume
+      specc batch agent.agent --inputs day.jsonl --backend ray --address auto
     """
     from specc.runtime.batch import BatchRefused, claim_batch, create, new_batch_id
     from specc.runtime.run import EXIT_SANDBOX, EXIT_SPEC
@@ -703,8 +707,10 @@ def batch(spec_or_ir: str | None, inputs: str | None, concurrency: int, resume_i
         raise click.UsageError("give SPEC and --inputs FILE.jsonl, or --resume [BATCH]")
     if resume_id is not None and inputs is not None:
         raise click.UsageError("--resume takes the batch's own inputs; --inputs starts a new batch")
+    if backend_name == "ray" and not address:
+        raise click.UsageError("--backend ray needs --address (the cluster's, or `auto`)")
     options = _run_options(None, egress_network, trusted)
-    backend_factory = _batch_backend("docker", None, options)
+    backend_factory = _batch_backend(backend_name, address, options)
     store = _open_store(store_path, existing=resume_id is not None)
     problems: list[tuple[int, str]] = []
     try:
@@ -748,6 +754,11 @@ def _ir_of(record: Any) -> Any:
 
 
 def _batch_backend(name: str, address: str | None, options: Any) -> Any:
+    if name == "ray":
+        from specc.runtime.ray_backend import RayBackend
+
+        return lambda: RayBackend(address or "auto", egress_upstream=options.egress_upstream,
+                                  trusted_networks=options.trusted_networks)
     return lambda: _backend(options)
 
 
