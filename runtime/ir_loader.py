@@ -12,6 +12,7 @@ from typing import Any
 
 from specc.endpoints import EndpointError, admits, parse_authority
 from specc.ir import IR, IR_VERSION, ActionIR, MountIR, ScopeIR, canonical, content_hash, ir_json_schema
+from specc.passes.limits import BOUNDS
 from specc.safety import covers_system, forbidden_host_path, home_folders, nested, privileged_user
 
 
@@ -72,6 +73,11 @@ def _refuse_unsafe(ir: IR, origin: str) -> None:
     """Raise `IRRejected` naming the first scope mount or action that breaks a rule of
     `specc.safety`, or the first action that goes beyond the agent's scope."""
     homes = home_folders()
+    for name, value in (("steps", ir.limits.get("steps")), ("wall", ir.limits.get("wall_ms"))):
+        why = _out_of_bounds(name, value)
+        if why is not None:
+            raise IRRejected(f"`{origin}` is unsafe to run: its run {why} (rule `invalid-limit`); "
+                             "fix the spec and rebuild it with `specc build`")
     for mount in ir.scope.mounts:
         why = _unsafe_mount(mount, homes)
         if why is not None:
@@ -90,6 +96,12 @@ def _unsafe(action: ActionIR, homes: set[str]) -> tuple[str, str] | None:
     why = privileged_user(action.user)
     if why is not None:
         return "privileged-user", f"runs as user `{action.user}`: {why}"
+    limits = action.limits
+    for name, value in (("memory", limits.memory_bytes), ("cpus", limits.cpus), ("pids", limits.pids),
+                        ("timeout", limits.timeout_ms), ("output", limits.output_bytes), ("disk", limits.disk_bytes)):
+        why = _out_of_bounds(name, value)
+        if why is not None:
+            return "invalid-limit", why
     for mount in action.mounts:
         why = _unsafe_mount(mount, homes)
         if why is not None:
@@ -151,3 +163,13 @@ def _endpoint(text: str) -> tuple[str, int] | None:
         return parse_authority(text)
     except EndpointError:
         return None
+
+
+def _out_of_bounds(name: str, value: float | None) -> str | None:
+    """How a limit breaks the checker's bounds (a pids or memory limit of 0 is no limit to Docker),
+    or None."""
+    low, high, unit = BOUNDS[name]
+    if value is None or not low <= value <= high:
+        return f"has a `{name}` limit of {value}{' ' + unit if unit else ''}, outside the {low:g}..{high:g} the " \
+               "checker allows (0 means no limit at all to Docker)"
+    return None

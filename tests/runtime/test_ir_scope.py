@@ -1,6 +1,7 @@
 """An IR edited by hand and sealed again with a fresh hash cannot take an action beyond the agent's
 scope (issue 13, item 2): the loader holds every action to the scope the IR carries, as the checker
-did, and `specc run` refuses the IR naming the action and the rule before any container exists.
+did, and to the checker's bounds on limits (a pids or memory limit of 0 is no limit to Docker), and
+`specc run` refuses the IR naming the action and the rule before any container exists.
 """
 
 from __future__ import annotations
@@ -92,7 +93,19 @@ def _scope_on_the_socket(folder: Path, document: Document) -> None:
     next(m for m in document["scope"]["mounts"] if m["name"] == "data")["source"] = "/run"
 
 
+def _no_pids_limit(folder: Path, document: Document) -> None:
+    document["actions"]["look"]["limits"]["pids"] = 0
+
+
+def _no_memory_limit(folder: Path, document: Document) -> None:
+    document["actions"]["send"]["limits"]["memory_bytes"] = 0
+
+
 EDITS: dict[str, tuple[Callable[[Path, Document], None], str]] = {
+    "no-pids-limit": (_no_pids_limit, r"action `look` has a `pids` limit of 0, outside the 1\.\.32768 the checker "
+                                      r"allows \(0 means no limit at all to Docker\) \(rule `invalid-limit`\)"),
+    "no-memory-limit": (_no_memory_limit, r"action `send` has a `memory` limit of 0 bytes, outside .*"
+                                          r"\(rule `invalid-limit`\)"),
     "undeclared-mount": (_another_folder, r"action `look` mounts `elsewhere` .*which the scope does not declare "
                                           r"\(rule `scope-violation`\)"),
     "moved-source": (_moved, r"action `look` mounts `data` as `.*/elsewhere` at `/mnt/data`, but the scope declares "
