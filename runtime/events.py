@@ -183,6 +183,10 @@ class RequireFailed(RunEvent):
     what: str
     strategy: str
     reason: str
+    #: where: the step the guard belongs to (a workflow `require`'s own, or the call's); absent in
+    #: logs written before it was recorded
+    index: int | None = None
+    step: str | None = None
 
 
 class RequireWaived(RunEvent):

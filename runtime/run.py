@@ -547,7 +547,7 @@ class Run:
                 return Done(None)
         except EvalError as exc:
             return Failed(str(exc))
-        return self._guard(strategy, f"the `require` at line {line} failed")
+        return self._guard(strategy, f"the `require` at line {line} failed", at)
 
     def check_arguments(self, action_name: str, arguments: Any) -> str | None:
         """Why these arguments cannot be given to the action (its contract, its paths), or None;
@@ -642,7 +642,7 @@ class Run:
             if decided is not None:
                 return self._on_failure(at, action, values, decided, depth)
         while True:
-            prepared = self._prepare(action, values, waive_at=at if waive else None)
+            prepared = self._prepare(at, action, values, waive=waive)
             if isinstance(prepared, Failed | Paused):
                 return prepared
             failure = prepared
@@ -679,11 +679,11 @@ class Run:
             return None
         return _Failure("denied", f"{who} denied the approval" + (f": {reason}" if reason else ""))
 
-    def _prepare(self, action: ActionIR, values: dict[str, Any],
-                 waive_at: Position | None = None) -> _Failure | Failed | Paused | None:
-        """The call's arguments against the contract, then the action's `require`s; `waive_at`: a
-        person resolved the escalation at that position with --retry, so a `require` that escalates
-        lets the call go on (recorded) instead of pausing the run again."""
+    def _prepare(self, at: Position, action: ActionIR, values: dict[str, Any], *,
+                 waive: bool = False) -> _Failure | Failed | Paused | None:
+        """The call's arguments against the contract, then the action's `require`s; `waive`: a
+        person resolved the escalation at `at` with --retry, so a `require` that escalates lets the
+        call go on (recorded) instead of pausing the run again."""
         try:
             validate(values, action.input_schema, action.name)
         except ValueRejected as exc:
@@ -694,17 +694,17 @@ class Run:
             except EvalError as exc:
                 return _Failure("invalid_input", str(exc))
             if not ok:
-                if waive_at is not None and require.strategy.kind == "escalate":
-                    self._record(ev.RequireWaived(index=waive_at.step))
+                if waive and require.strategy.kind == "escalate":
+                    self._record(ev.RequireWaived(index=at.step))
                     continue
-                return self._guard(require.strategy, f"a `require` of action `{action.name}` failed")
+                return self._guard(require.strategy, f"a `require` of action `{action.name}` failed", at)
         return None
 
-    def _guard(self, strategy: StrategyIR, what: str) -> Failed | Paused:
-        """A guard that does not hold: the checker admits only `abort` and `escalate` here, since
-        the same values would fail it again."""
+    def _guard(self, strategy: StrategyIR, what: str, at: Position) -> Failed | Paused:
+        """A guard that does not hold at `at`: the checker admits only `abort` and `escalate` here,
+        since the same values would fail it again."""
         reason = strategy.reason or what
-        self._record(ev.RequireFailed(what=what, strategy=strategy.kind, reason=reason))
+        self._record(ev.RequireFailed(what=what, strategy=strategy.kind, reason=reason, index=at.step, step=at.label))
         if strategy.kind == "escalate":
             return Paused("escalated", reason)
         return Failed(reason)

@@ -35,6 +35,7 @@ def test_retry_gets_past_an_escalated_action_require(tmp_path: Path) -> None:
     first = run_spec(spec(tmp_path), store, {"amount": 200}, as_json=False)
     assert first.code == 3, first.describe()
     assert "a refund above 50 needs a person" in first.last_line
+    assert "require failed at paid" in first.stderr  # the step, by its workflow name
     run_id = first.run_id
     assert run_id is not None
     resolved = specc("resolve", run_id, "--retry", "--store", str(store))
@@ -42,7 +43,10 @@ def test_retry_gets_past_an_escalated_action_require(tmp_path: Path) -> None:
     resumed = specc("resume", run_id, "--store", str(store), timeout=180)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout) == {"paid": 200}
-    events = [e["event"] for e in show_json(store, run_id)["events"]]
+    shown = show_json(store, run_id)["events"]
+    failed = [e for e in shown if e["event"] == "require_failed"]
+    assert [(e["step"], e["index"]) for e in failed] == [("paid", 0)]
+    events = [e["event"] for e in shown]
     assert "require_waived" in events
     assert events.count("attempt_intent") == 1  # the tool ran once, after the person's decision
 
