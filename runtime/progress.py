@@ -43,7 +43,7 @@ class Human:
         from rich.console import Console
 
         self.stream = stream or sys.stderr
-        self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
+        self.console = Console(file=self.stream, highlight=False, soft_wrap=True, emoji=False)
         self.live = self.console.is_terminal if live is None else live
         self._progress: Any = None
         self._task: Any = None
@@ -76,8 +76,7 @@ class Human:
             extra = f", waiting {event.backoff_s:.2f}s" if event.backoff_s is not None else ""
             self._line(f"    [yellow]on {_shown(event.kind)}[/]: {_shown(event.strategy)}{extra}")
         elif isinstance(event, ev.RequireFailed):
-            where = f" at {_shown(event.step)}" if event.step else ""
-            self._line(f"  [yellow]require failed{where}[/]: {_shown(event.reason)} ({_shown(event.strategy)})")
+            self._line(f"  [yellow]require failed[/]: {_shown(event.reason)} ({_shown(event.strategy)})")
         elif isinstance(event, ev.PlannerTurn):
             calls = (event.response.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []
             names = ", ".join(str((c.get("function") or {}).get("name")) for c in calls if isinstance(c, dict))

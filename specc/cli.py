@@ -1327,7 +1327,8 @@ def _summarise(stored: Any) -> str:
                 f"(protocol {event.protocol or '?'}; approvals {event.approvals})")
     if isinstance(event, ev.CallRefused):
         return f"call {event.index} {event.tool}: refused: {event.reason}"
-    return json.dumps(stored.data, ensure_ascii=False)[:300]
+    shown = {k: v for k, v in stored.data.items() if k != "sealed"}  # ciphertext, for resume only
+    return json.dumps(shown, ensure_ascii=False)[:300]
 
 
 @main.command()
