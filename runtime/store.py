@@ -8,12 +8,13 @@ payload fields before the write.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,10 +275,17 @@ class RunStore:
         self._transaction(statements)
 
     def _transaction(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._immediate():
             for sql, args in statements:
                 self._db.execute(sql, args)
+
+    @contextlib.contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE): committed when the block ends,
+        rolled back and a `StoreError` when SQLite fails in it."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            yield
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             try:
@@ -343,8 +351,7 @@ class RunStore:
                 data = {k: redact(v) if k in event.PAYLOAD else v for k, v in data.items()}
             rows.append((event, data, json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)))
         written: list[Event] = []
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._immediate():
             row = self._db.execute(
                 "SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,)
             ).fetchone()
@@ -361,13 +368,6 @@ class RunStore:
                                      [event] if redact is None else []))
                 prev = digest
             self._db.execute("UPDATE runs SET updated = ? WHERE id = ?", (at, run_id))
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            try:
-                self._db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            raise StoreError(f"cannot write to the run store `{self.path}`: {exc}") from None
         return written
 
     def set_status(self, run_id: str, status: str, *, result: Any = None, reason: str | None = None,
