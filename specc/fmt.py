@@ -108,7 +108,7 @@ def format_source(source: str) -> str:
     tree = parse(text, reporter) if text is not None else None
     if text is None or tree is None:
         raise CompileError(reporter.diagnostics)
-    return _Printer().print(_atoms(text, tree))
+    return _Printer().layout(_atoms(text, tree))
 
 
 def format_bytes(data: bytes, path: str) -> str:
@@ -257,11 +257,11 @@ class _Printer:
         self.broken = True
         self.blank = False
 
-    def print(self, atoms: list[_Atom]) -> str:
+    def layout(self, atoms: list[_Atom]) -> str:
         depth = 0
         line: list[_Atom] = []
         for atom in atoms:
-            if isinstance(atom, _Token) and atom.text in "{}" and not atom.record:
+            if isinstance(atom, _Token) and atom.text in ("{", "}") and not atom.record:
                 self.statement(line, depth, tail=2 if atom.text == "{" else 0)
                 line = []
                 if atom.text == "{":
@@ -298,7 +298,7 @@ class _Printer:
                 line.append(atom)
         self.statement(line, depth)
         self.finish()
-        return _render([x for x in self.lines])
+        return _render(self.lines)
 
     def statement(self, atoms: list[_Atom], depth: int, tail: int = 0) -> None:
         """One statement line (or the part of one between block braces); `tail` is the width of what
