@@ -76,7 +76,8 @@ class Human:
             extra = f", waiting {event.backoff_s:.2f}s" if event.backoff_s is not None else ""
             self._line(f"    [yellow]on {_shown(event.kind)}[/]: {_shown(event.strategy)}{extra}")
         elif isinstance(event, ev.RequireFailed):
-            self._line(f"  [yellow]require failed[/]: {_shown(event.reason)} ({_shown(event.strategy)})")
+            where = f" at {_shown(event.step)}" if event.step else ""
+            self._line(f"  [yellow]require failed{where}[/]: {_shown(event.reason)} ({_shown(event.strategy)})")
         elif isinstance(event, ev.PlannerTurn):
             calls = (event.response.get("choices") or [{}])[0].get("message", {}).get("tool_calls") or []
             names = ", ".join(str((c.get("function") or {}).get("name")) for c in calls if isinstance(c, dict))
