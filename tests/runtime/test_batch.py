@@ -54,6 +54,24 @@ def items(store: Path, batch_id: str) -> list[Any]:
         return opened.batch_items(batch_id)
 
 
+def started(spec: Path, path: Path, store: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`specc batch` at concurrency 2 in the background, and its batch id (its first line)."""
+    proc = subprocess.Popen([*SPECC, "batch", str(spec), "--inputs", str(path), "--concurrency", "2",
+                             "--store", str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=specc_env())
+    assert proc.stderr is not None
+    return proc, proc.stderr.readline().decode().split()[1]
+
+
+def until(store: Path, batch_id: str, ready: Any, seconds: float) -> None:
+    """Wait until `ready(statuses of the batch's lines)` holds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if store.exists() and ready([i.status for i in items(store, batch_id)]):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the batch never got there: {[i.status for i in items(store, batch_id)]}")
+
+
 def test_a_batch_runs_each_line_once_within_its_concurrency(twostep: Path, tmp_path: Path, docker_client: Any) -> None:
     lines: list[Any] = [{"n": n, "wait": 1} for n in range(1, 7)] + ["{not json", {"n": -5, "wait": 0}, {"n": 13, "wait": 0}]
     store = tmp_path / "runs.db"
@@ -99,16 +117,8 @@ def test_a_killed_batch_resumes_without_running_anything_twice(twostep: Path, tm
                                                              docker_client: Any) -> None:
     store = tmp_path / "runs.db"
     path = inputs(tmp_path, [{"n": n, "wait": 2} for n in range(1, 9)])
-    proc = subprocess.Popen([*SPECC, "batch", str(twostep), "--inputs", str(path), "--concurrency", "2",
-                             "--store", str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=specc_env())
-    assert proc.stderr is not None
-    batch_id = proc.stderr.readline().decode().split()[1]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # some runs have finished, others are under way
-        statuses = [i.status for i in items(store, batch_id)] if store.exists() else []
-        if statuses.count("succeeded") >= 2 and "running" in statuses:
-            break
-        time.sleep(0.3)
+    proc, batch_id = started(twostep, path, store)
+    until(store, batch_id, lambda s: s.count("succeeded") >= 2 and "running" in s, 120)  # some done, some not
     proc.kill()
     proc.wait()
     before = {i.line: i for i in items(store, batch_id)}
@@ -134,15 +144,8 @@ def test_a_killed_batch_resumes_without_running_anything_twice(twostep: Path, tm
 def test_sigterm_stops_a_batch_and_resume_finishes_it(twostep: Path, tmp_path: Path, docker_client: Any) -> None:
     store = tmp_path / "runs.db"
     path = inputs(tmp_path, [{"n": n, "wait": 3} for n in range(1, 5)])
-    proc = subprocess.Popen([*SPECC, "batch", str(twostep), "--inputs", str(path), "--concurrency", "2",
-                             "--store", str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=specc_env())
-    assert proc.stderr is not None
-    batch_id = proc.stderr.readline().decode().split()[1]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if store.exists() and [i.status for i in items(store, batch_id)].count("running") == 2:
-            break
-        time.sleep(0.2)
+    proc, batch_id = started(twostep, path, store)
+    until(store, batch_id, lambda s: s.count("running") == 2, 60)
     time.sleep(1.5)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
