@@ -169,6 +169,10 @@ def _rule(error: Any) -> str:
         "maxItems": f"must have at most {bound} item{'s' if bound != 1 else ''}",
         "pattern": f"must match /{bound}/",
     }
+    if kind == "pattern" and schema.get("x-specc-url"):
+        return f"must be an http(s) URL such as `https://example.com/a`, found {_show(instance)}"
+    if kind == "minLength" and schema.get("x-specc-path"):
+        return "must be a non-empty path, relative to its mount's root"
     if kind in words:
         return f"{words[kind]}, found {_show(instance)}"
     return f"breaks the rule `{kind}`: {error.message}"

@@ -145,3 +145,20 @@ def test_programs_that_are_there_run_and_a_second_run_looks_them_up_in_the_cache
     second = run_spec(spec, tmp_path / "runs.db", GOOD, env=env)
     assert second.code == 0, second.describe()
     assert len(containers_created(second.pid, second.started, second.ended, lookups=True)) == 1  # the attempt
+
+
+@pytest.mark.parametrize("schema, value, words", [
+    ({"type": "string", "pattern": "^https?://[^\\s/?#]+([/?#][^\\s]*)?$", "x-specc-url": True}, "ftp://x",
+     "`input.u` must be an http(s) URL such as `https://example.com/a`, found `\"ftp://x\"` (string)"),
+    ({"type": "string", "minLength": 1, "x-specc-path": True}, "",
+     "`input.u` must be a non-empty path, relative to its mount's root"),
+    ({"type": "array", "items": {"type": "string"}, "maxItems": 2}, ["a", "b", "c"],
+     "`input.u` must have at most 2 items, found `[\"a\", \"b\", \"c\"]` (list)"),
+    ({"type": ["integer", "null"]}, "x", "`input.u` must be an `int` or `null`, found `\"x\"` (string)"),
+])
+def test_contract_rules_in_the_language_words(schema: dict[str, object], value: object, words: str) -> None:
+    from specc.runtime.values import ValueRejected, validate
+
+    with pytest.raises(ValueRejected) as refused:
+        validate(value, schema, "input.u")
+    assert str(refused.value) == words
