@@ -5,6 +5,7 @@ that text everywhere, so the run refuses it before it starts (`too_short`)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -89,12 +90,24 @@ class Redactor:
         """Whether some form of some secret stands in `text`."""
         return self._pattern is not None and self._pattern.search(text) is not None
 
-    def bytes(self, data: bytes) -> bytes:
+    def bytes(self, data: bytes, *, cut: bool = False) -> bytes:
         """Raw output with every form of every secret replaced, bytes that are not UTF-8 kept as
-        they were."""
+        they were; when the output was `cut` at a cap, a secret's beginning (raw or JSON-escaped)
+        that ends it is replaced too."""
         if self._pattern is None:
             return data
-        return self.text(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+        text = self.text(data.decode("utf-8", "surrogateescape"))
+        if cut:
+            text = self._cut_end(text)
+        return text.encode("utf-8", "surrogateescape")
+
+    def _cut_end(self, text: str) -> str:
+        for secret in self.secrets:
+            for form in (secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+                for length in range(len(form) - 1, 0, -1):
+                    if text.endswith(form[:length]):
+                        return text[:-length] + REDACTED
+        return text
 
     def value(self, value: Any) -> Any:
         """A JSON value with every secret replaced in its strings, its keys, and its numbers (a

@@ -758,6 +758,9 @@ class Run:
         except BackendUnavailable as exc:
             return Failed(str(exc), kind="sandbox", exit_code=EXIT_SANDBOX)
         _fault("after_tool", counted)
+        # stderr keeps its head up to a cap: a secret cut there must not survive in part in the last line
+        cut = len(result.stderr) >= request.limits.stderr_bytes
+        result = dataclasses.replace(result, stderr=self._secrets.bytes(result.stderr, cut=cut))
         kind, detail, value = _classify(action, result, self._redact_bytes)
         if kind != "ok" and refused:
             detail = f"{detail}; {refused_connection(refused[0])}"

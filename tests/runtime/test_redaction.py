@@ -143,3 +143,22 @@ def test_a_secret_under_four_characters_is_refused_before_anything_runs(tmp_path
     assert "`API_TOKEN`" in last and f"{len(value)} character" in last and "nothing was run" in last, last
     assert_nothing_ran(run)
     assert not store.exists() or not run_statuses(store)
+
+
+#: Fills stderr to 5 bytes short of the 64 KiB specc keeps, then prints the secret: only its first
+#: 5 bytes are kept, and they end the last line.
+CUT_AT_THE_CAP = """
+token = os.environ["API_TOKEN"]
+sys.stderr.write("x" * 65530 + "\\n" + token + "\\n")
+sys.exit(1)
+"""
+
+
+def test_a_secret_cut_at_the_stderr_cap_does_not_survive_in_part(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, CUT_AT_THE_CAP)
+    store = tmp_path / "runs.db"
+    run = run_spec(spec, store, as_json=False, env=specc_env({"API_TOKEN": SECRET}))
+    assert run.code == 1, run.describe()
+    last = run.stderr.strip().splitlines()[-1]
+    assert "the tool said: [redacted]" in last, last
+    _assert_nowhere(store, run.stdout, run.stderr)
