@@ -40,7 +40,7 @@ from .dockerio import (
     resource_name,
     signals_deferred,
 )
-from .sandbox import BASE_IMAGE, SECURITY_OPT, SHM_BYTES, applied_hardening, mismatch
+from .sandbox import BASE_IMAGE, SECURITY_OPT, SHM_BYTES, applied_hardening, expected_hardening, mismatch
 
 __all__ = ["ConnectionEvent", "Egress", "EgressError", "EgressUnavailable", "Endpoint", "reap_egress"]
 
@@ -467,27 +467,10 @@ class Egress:
 
 #: What the engine must report for a proxy container before it starts.
 _PROXY_HARDENING: Final[dict[str, object]] = {
-    "User": "65534:65534",
-    "Privileged": False,
-    "ReadonlyRootfs": True,
-    "CapAdd": [],
-    "CapDrop": ["ALL"],
-    "SecurityOpt": sorted(SECURITY_OPT),
-    "PidsLimit": PROXY_PIDS,
-    "Memory": PROXY_MEMORY_BYTES,
-    "MemorySwap": PROXY_MEMORY_BYTES,
-    "NanoCpus": int(PROXY_CPUS * 1e9),
-    "Ulimits": [{"Name": "nofile", "Soft": PROXY_NOFILE, "Hard": PROXY_NOFILE}],
-    "PidMode": "",
-    "IpcMode": "private",
-    "ShmSize": SHM_BYTES,
-    "UTSMode": "",
-    "UsernsMode": "",
-    "Devices": [],
-    "Binds": [],
+    **expected_hardening(user="65534:65534", pids=PROXY_PIDS, memory=PROXY_MEMORY_BYTES, cpus=PROXY_CPUS,
+                         nofile=PROXY_NOFILE),
     "Mounts": [],
     "Tmpfs": {},
-    "Tty": False,
 }
 
 

@@ -238,29 +238,12 @@ class Sandbox:
         request = container.request
         limits = request.limits
         return {
-            "User": request.user,
-            "Privileged": False,
-            "ReadonlyRootfs": True,
-            "CapAdd": [],
-            "CapDrop": sorted(CAP_DROP),
-            "SecurityOpt": sorted(SECURITY_OPT),
-            "PidsLimit": limits.pids,
-            "Memory": limits.memory_bytes,
-            "MemorySwap": limits.memory_bytes,
-            "NanoCpus": _nano_cpus(limits.cpus),
-            "Ulimits": [{"Name": "nofile", "Soft": limits.nofile, "Hard": limits.nofile}],
+            **expected_hardening(user=request.user, pids=limits.pids, memory=limits.memory_bytes,
+                                 cpus=limits.cpus, nofile=limits.nofile),
             "NetworkMode": container.network or "none",
-            "PidMode": "",
-            "IpcMode": "private",
-            "ShmSize": SHM_BYTES,
-            "UTSMode": "",
-            "UsernsMode": "",
-            "Devices": [],
-            "Binds": [],
             "Mounts": sorted([m.source, m.target, not m.read_only] for m in container.mounts),
             "Tmpfs": {TMPFS_TARGET: _tmpfs_options(limits.tmpfs_bytes)},
             "Env": sorted(f"{k}={v}" for k, v in container.env.items()),
-            "Tty": False,
         }
 
     def _applied_settings(self, container_id: str, container: _Container) -> dict[str, object]:
@@ -472,6 +455,32 @@ def mismatch(expected: Mapping[str, object], applied: Mapping[str, object]) -> s
         if got != want:
             return f"`{name}` is {_recorded({name: got})[name]!r}, expected {_recorded({name: want})[name]!r}"
     return None
+
+
+def expected_hardening(*, user: str, pids: int, memory: int, cpus: float, nofile: int) -> dict[str, object]:
+    """What the engine must report, before it starts, for any container specc runs (a tool's or an
+    egress proxy's), in the shape of `applied_hardening`; each adds its network, mounts and env."""
+    return {
+        "User": user,
+        "Privileged": False,
+        "ReadonlyRootfs": True,
+        "CapAdd": [],
+        "CapDrop": sorted(CAP_DROP),
+        "SecurityOpt": sorted(SECURITY_OPT),
+        "PidsLimit": pids,
+        "Memory": memory,
+        "MemorySwap": memory,
+        "NanoCpus": _nano_cpus(cpus),
+        "Ulimits": [{"Name": "nofile", "Soft": nofile, "Hard": nofile}],
+        "PidMode": "",
+        "IpcMode": "private",
+        "ShmSize": SHM_BYTES,
+        "UTSMode": "",
+        "UsernsMode": "",
+        "Devices": [],
+        "Binds": [],
+        "Tty": False,
+    }
 
 
 def applied_hardening(info: Mapping[str, Any]) -> dict[str, object]:
