@@ -42,9 +42,10 @@ def headroom(bound: int) -> int:
     return bound // 16 + 1024 * 1024
 
 
-#: ext4 without a journal or reserved blocks, with few inodes: little of the file is bookkeeping,
-#: and the room left over the bound is taken by a reserve file so the tool gets the bound exactly.
-_MKFS: Final = ("mkfs.ext4", "-q", "-F", "-O", "^has_journal,^resize_inode", "-m", "0",
+#: ext4 of 4 KiB blocks (mkfs would pick 1 KiB ones for a small filesystem), without a journal or
+#: reserved blocks, with few inodes: little of the file is bookkeeping, and a reserve file takes
+#: whatever room is left over the bound and its headroom, so every attempt gets exactly that.
+_MKFS: Final = ("mkfs.ext4", "-q", "-F", "-b", "4096", "-O", "^has_journal,^resize_inode", "-m", "0",
                 "-E", "lazy_itable_init=1,nodiscard")
 
 _OPAQUE: Final = "trusted.overlay.opaque"
