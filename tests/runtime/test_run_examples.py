@@ -96,6 +96,20 @@ def _support_desk(folder: Path, run: Run, store: Path) -> None:
     assert show_json(store, run_id)["result"]["outcome"] == "refunded"
 
 
+def _alert_triage(folder: Path, run: Run, store: Path) -> None:
+    def sent(log: str) -> list[str]:
+        return [json.loads(line)["alert"] for line in (folder / log).read_text().splitlines()]
+
+    # the critical outage (420 customers, below the approval's 1000) is announced at once and paged;
+    # the major one is only paged; its repeat and the info alert are ignored; the minor ones ticketed
+    assert sent("status/incidents.jsonl") == ["AL-1001"]
+    assert sent("pages/pages.jsonl") == ["AL-1001", "AL-1002"]
+    assert sent("tickets/tickets.jsonl") == ["AL-1004", "AL-1005"]
+    assert not run.of("approval_pending"), run.describe()
+    result = run.finished()["result"]
+    assert [p["reference"] for p in result["paged"]] == ["PG-00001", "PG-00002"] and result["ignored"] == 2
+
+
 def _support_refunds(folder: Path, run: Run, store: Path) -> None:
     payments = folder / "payments" / "refunds.jsonl"
     # the refund of 19.90 needs nobody; the one of 189.00 waits for its own approval
@@ -119,6 +133,7 @@ _MODEL: list[ScriptedModel] = []
 
 #: example -> (exit status, status in `specc runs`, further checks)
 EXPECTED: dict[str, tuple[int, str, Callable[[Path, Run, Path], None] | None]] = {
+    "alert_triage": (0, "succeeded", _alert_triage),
     "file_pipeline": (0, "succeeded", _file_pipeline),
     "repo_report": (0, "succeeded", _repo_report),
     "refund": (3, "awaiting-approval", _refund),
