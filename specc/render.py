@@ -123,6 +123,11 @@ _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.N
 DOCS_URL = "https://github.com/specc-dev/specc/blob/main/docs/diagnostics.md"
 
 
+def docs_url(code: Code) -> str:
+    """The address of a code's section in docs/diagnostics.md (for SARIF and the language server)."""
+    return f"{DOCS_URL}#{code.code.lower()}-{code.name}"
+
+
 def as_sarif(diagnostics: Sequence[Diagnostic]) -> str:
     """SARIF 2.1.0 for code scanning; every rule carries its description and help."""
     from specc.explanations import EXPLANATIONS
@@ -170,7 +175,7 @@ def _rule(code: Code, explanation: Any) -> dict[str, Any]:
         "shortDescription": {"text": code.summary},
         "fullDescription": {"text": full},
         "help": {"text": help_text, "markdown": help_text},
-        "helpUri": f"{DOCS_URL}#{code.code.lower()}-{code.name}",
+        "helpUri": docs_url(code),
         "defaultConfiguration": {"level": _SARIF_LEVEL[code.severity]},
     }
 
