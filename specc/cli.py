@@ -276,6 +276,26 @@ def explain(code: str | None, list_codes: bool) -> None:
 
 
 @main.command()
+@click.option("--debounce", type=click.IntRange(0, 5000), default=150, show_default=True, metavar="MS",
+              help="How long a document rests after an edit before it is checked again.")
+def lsp(debounce: int) -> None:
+    """Run the language server over stdin and stdout, for editors.
+
+    Diagnostics as you type (each with its code and a link to its docs), hover,
+    go to definition, references, completion, quick fixes and formatting for
+    `.agent` files. Point the editor's LSP client at `specc lsp`; docs/editors.md
+    shows how. Needs the `lsp` extra: `pip install 'specc[lsp]'`.
+    """
+    try:
+        from specc.lsp.server import serve
+    except ImportError as exc:
+        raise click.ClickException(
+            f"`specc lsp` needs pygls, which is not installed ({exc.msg}); install it with `pip install 'specc[lsp]'`"
+        ) from None
+    serve(debounce / 1000)
+
+
+@main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False),
               help="Where to write the IR (default: SPEC with the extension .ir.json; `-` for stdout).")

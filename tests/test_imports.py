@@ -80,3 +80,28 @@ def test_the_probe_sees_a_forbidden_import() -> None:
     assert forbidden_in({"docker", "docker.api", "requests", "rich.console"}) == [
         "docker", "docker.api", "requests", "rich.console"
     ]
+
+
+LANGUAGE_SERVER_PROBE = """
+import json, sys
+from lsprotocol import types as lsp
+from specc.lsp.server import build
+server = build()
+uri = "file://" + sys.argv[1]
+text = open(sys.argv[1], encoding="utf-8").read()
+server.diagnose(uri, text, 1)
+server.hover(uri, text, 1, lsp.Position(0, 0))
+server.locations(uri, text, 1, lsp.Position(0, 0), True)
+server.format(text)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_language_server_imports_no_runtime() -> None:
+    """`specc lsp` is compiler-side: checking, hovering and formatting load no runtime, Docker or
+    network client."""
+    result = subprocess.run([sys.executable, "-c", LANGUAGE_SERVER_PROBE, str(FIXTURES / "clean.agent")],
+                            capture_output=True, text=True, timeout=120)
+    modules = set(json.loads(result.stdout))
+    assert "specc.lsp.server" in modules and "specc.passes.names" in modules
+    assert forbidden_in(modules) == []

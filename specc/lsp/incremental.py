@@ -361,12 +361,15 @@ _CASCADES: dict[str, tuple[str, ...]] = {
 def _follows_from(diagnostic: Diagnostic, broken: tuple[str, str]) -> bool:
     """Whether a diagnostic may only follow from leaving out the item that did not parse (an
     action or type whose uses now look undefined, a missing `limits`): such are held back until
-    the item parses again."""
+    the item parses again. What is used is unknown while an item is missing, so `unused-definition`
+    waits too."""
     keyword, name = broken
     slug = diagnostic.code.name
+    if slug == "unused-definition":
+        return True
     if keyword in ("action", "type"):
         return f"`{name}`" in diagnostic.message and slug in (
-            "undefined-name", "fallback-incompatible", "fallback-riskier", "fallback-cycle", "unused-definition")
+            "undefined-name", "fallback-incompatible", "fallback-riskier", "fallback-cycle")
     if keyword == "scope" and slug == "undefined-name":
         return "in the scope" in diagnostic.message
     if keyword == "input" and slug == "undefined-name":
