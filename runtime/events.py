@@ -306,6 +306,7 @@ class SessionOpened(RunEvent):
     """`specc serve`: the MCP session this run is; its calls follow as steps named `call N`."""
 
     KIND: ClassVar[str] = "session_opened"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"client"})
     transport: Literal["stdio", "http"]
     client: str | None = None
     protocol: str | None = None
@@ -317,6 +318,17 @@ class CallRefused(RunEvent):
     may carry), answered with an error; nothing ran."""
 
     KIND: ClassVar[str] = "call_refused"
+    PAYLOAD: ClassVar[frozenset[str]] = frozenset({"tool", "reason"})
+    index: int
+    tool: str
+    reason: str
+
+
+class CallCancelled(RunEvent):
+    """`specc serve`: a call stopped before its end (the client cancelled it or went away, or the
+    server stopped): its attempt was killed and its container removed; the session goes on."""
+
+    KIND: ClassVar[str] = "call_cancelled"
     PAYLOAD: ClassVar[frozenset[str]] = frozenset({"reason"})
     index: int
     tool: str
@@ -337,7 +349,7 @@ EVENT_TYPES: dict[str, type[RunEvent]] = {
         RunStarted, RunResumed, RunFinished, StepStarted, StepFinished, StepReused, AttemptIntent,
         AttemptOutcome, Connection, Handler, RequireFailed, RequireWaived, ApprovalPending,
         ApprovalDecided, ApprovalUsed, EscalationResolved, ResolutionUsed, PlannerTurn, PlannerAnswer,
-        PlannerRequestFailed, SessionOpened, CallRefused,
+        PlannerRequestFailed, SessionOpened, CallRefused, CallCancelled,
     )
 }
 

@@ -38,8 +38,8 @@ from specc.ir import IR, ActionIR
 
 from . import events as ev
 from .backend import Backend, BackendUnavailable, Interrupted, Interruptible
-from .run import (EXIT_INTERRUPTED, EXIT_SUCCEEDED, Done, Failed, Paused, Position, Run, RunOptions,
-                  approval_digest)
+from .run import (EXIT_INTERRUPTED, EXIT_SUCCEEDED, ArgumentsRejected, Done, Failed, Paused, Position, Run,
+                  RunOptions, approval_digest)
 from .store import RunStore, StoreError
 
 Approvals = Literal["out-of-band", "elicit"]
@@ -158,6 +158,8 @@ class Session:
         self._idle_since = time.monotonic()
         self._seen = 0  # the last event of the run this session has read decisions from
         self.ended: str | None = None  # why the session takes no more calls
+        self._cut_last = False  # the last call was stopped before its end
+        self._asked: set[str] = set()  # the approval questions asked and not yet answered (nonces)
         self.client: str | None = None
         self.protocol: str | None = None
 
@@ -172,16 +174,20 @@ class Session:
             raise
 
     async def _interrupt(self, future: Future[Any]) -> None:
-        """The client went away mid-call: stop the attempt, wait for the call to unwind (its
-        container removed), and end the run as interrupted."""
+        """The client cancelled the call or went away: stop its attempt and wait for the call to
+        unwind (its container removed, the cut recorded). The session goes on; if it ends now, it
+        ends as interrupted."""
+        await self.stop_call()
+        try:
+            await asyncio.wrap_future(future)
+        except BaseException:  # noqa: BLE001 - whatever the cut-off call raised
+            pass
+
+    async def stop_call(self) -> None:
+        """Stop the attempt under way, if any (from the event loop)."""
         if self._backend is not None and self.run is not None:
             backend, run_id = self._backend, self.run.run_id
             await anyio.to_thread.run_sync(backend.interrupt, run_id)
-        try:
-            await asyncio.wrap_future(future)
-        except BaseException:  # noqa: BLE001 - `Interrupted`, or whatever the cut-off call raised
-            pass
-        await asyncio.wrap_future(self._thread.submit(self._end, "interrupted"))
 
     async def call(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult | \
             types.InputRequiredResult:
@@ -203,10 +209,11 @@ class Session:
             answer: types.CallToolResult = await self._in_thread(lambda: self._call(params, decision))
             return answer
 
-    async def end(self, status: Literal["succeeded", "interrupted"] = "succeeded") -> None:
-        """The session is over: end its run (unless a call already did), release its resources."""
+    async def end(self) -> None:
+        """The session is over: end its run (interrupted when its last call was cut off, else
+        succeeded), release its resources."""
         async with self._lock:
-            await asyncio.wrap_future(self._thread.submit(self._end, status))
+            await asyncio.wrap_future(self._thread.submit(self._end))
         self._thread.shutdown(wait=True)
 
     # -- in the session's thread -----------------------------------------------------------
@@ -230,7 +237,8 @@ class Session:
             self._backend.wait(seconds)
 
     def _prepare(self, params: types.CallToolRequestParams) -> types.CallToolResult | None:
-        """Refuse what no action can take (an unknown tool, arguments too large); None to go on."""
+        """Answer what no action can take (an unknown tool, arguments too large) and arguments its
+        contract or scope rejects, before a person is asked anything; None to go on."""
         run = self._open()
         action = self.config.ir.actions.get(params.name)
         arguments = params.arguments or {}
@@ -241,11 +249,20 @@ class Session:
         elif (size := _weight(arguments)) > MAX_ARGUMENT_BYTES:
             reason = (f"the arguments of `{params.name}` are {size:,} bytes as JSON, over the {MAX_ARGUMENT_BYTES:,} "
                       "a call may carry; pass large data through a mounted folder and a path argument")
-        if reason is None:
+        if reason is not None:
+            self._calls += 1
+            run.record(ev.CallRefused(index=self._calls, tool=params.name, reason=reason))
+            return _error(reason)
+        assert action is not None
+        why = run.check_arguments(action.name, arguments)
+        if why is None:
             return None
+        # A rejected call counts as a step (as a planner's rejected proposal does), so that a client
+        # cannot fill the store with calls that never run; its handlers answer it as in any run.
         self._calls += 1
-        run.record(ev.CallRefused(index=self._calls, tool=params.name, reason=reason))
-        return _error(reason)
+        at = Position(self._calls, f"call {self._calls}", bound_to_step=False)
+        spent = run.spend_step(at)
+        return self._answer(run, at, action, spent or run.call(action.name, ArgumentsRejected(why), at=at))
 
     def _call(self, params: types.CallToolRequestParams, decision: tuple[bool, str | None] | None) \
             -> types.CallToolResult:
@@ -262,8 +279,26 @@ class Session:
             if decision is not None:
                 self._decided(run, at, action, arguments, decision)
             outcome = run.call(action.name, arguments, at=at)
+        except Interrupted:
+            return self._cut(run, at, action)
         finally:
             self._idle_since = time.monotonic()
+        return self._answer(run, at, action, outcome)
+
+    def _cut(self, run: Run, at: Position, action: ActionIR) -> types.CallToolResult:
+        """The call was stopped before its end: record it, and make the backend take calls again."""
+        assert self._backend is not None
+        self._cut_last = True
+        reason = ("the call was stopped before its end (the client cancelled it or went away, or the server is "
+                  "stopping): its attempt was killed and its container removed; what it did before is not known")
+        run.record(ev.CallCancelled(index=at.step, tool=action.name, reason=reason))
+        self._backend.cancelled.clear()
+        return _error(reason)
+
+    def _answer(self, run: Run, at: Position, action: ActionIR, outcome: Done | Failed | Paused) \
+            -> types.CallToolResult:
+        """What the client is told of a call's outcome."""
+        self._cut_last = False
         if isinstance(outcome, Done):
             value = run.redact(outcome.result)
             return types.CallToolResult(
@@ -315,11 +350,12 @@ class Session:
                                       approved=approved, by=who, reason=reason, via="elicitation"))
         run.state.approvals[digest] = (approved, who, reason)
 
-    def _end(self, status: Literal["succeeded", "interrupted"]) -> None:
+    def _end(self) -> None:
         run, self.run = self.run, None
         try:
             if run is not None and self.ended is None:
-                if status == "interrupted":
+                run.budget.started += time.monotonic() - self._idle_since  # the time after the last call
+                if self._cut_last:
                     run.finish("interrupted", EXIT_INTERRUPTED, reason="the MCP session was cut off during a call")
                 else:
                     run.finish("succeeded", EXIT_SUCCEEDED, reason="the MCP session ended")
@@ -339,20 +375,25 @@ class Session:
         action = self.config.ir.actions[params.name]
         arguments = params.arguments or {}
         question = self._question(action, arguments)
-        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:  # the question rides back as an input request
-            answer = (params.input_responses or {}).get(APPROVAL_INPUT)
-            token = self._token(action.name, arguments)
-            if answer is None:
-                request = types.ElicitRequest(params=types.ElicitRequestFormParams(
-                    message=question, requested_schema=_ELICIT_SCHEMA))
-                return types.InputRequiredResult(input_requests={APPROVAL_INPUT: request}, request_state=token)
-            if not hmac.compare_digest(params.request_state or "", token):
-                return _error(f"the approval answer sent with this call of `{action.name}` does not belong to it "
-                              "(its arguments changed, or it was not asked by this server); call again to be asked")
-            return _answered(getattr(answer, "action", None))
         capability = types.ClientCapabilities(elicitation=types.ElicitationCapability())
         if not ctx.session.check_client_capability(capability):
             return False, "the client cannot ask its user (it declared no elicitation capability)"
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:  # the question rides back as an input request
+            answer = (params.input_responses or {}).get(APPROVAL_INPUT)
+            if answer is None:
+                nonce = secrets.token_hex(16)
+                self._asked.add(nonce)
+                request = types.ElicitRequest(params=types.ElicitRequestFormParams(
+                    message=question, requested_schema=_ELICIT_SCHEMA))
+                return types.InputRequiredResult(input_requests={APPROVAL_INPUT: request},
+                                                 request_state=f"{nonce}.{self._token(action.name, arguments, nonce)}")
+            nonce, _, signed = (params.request_state or "").partition(".")
+            if nonce not in self._asked or not hmac.compare_digest(signed, self._token(action.name, arguments, nonce)):
+                return _error(f"the approval answer sent with this call of `{action.name}` does not belong to it "
+                              "(its arguments changed, it was used already, or this server did not ask it); call "
+                              "again to be asked")
+            self._asked.discard(nonce)  # one answer approves one call
+            return _answered(getattr(answer, "action", None))
         if not ctx.session.can_send_request:
             return False, "this connection cannot carry a question to the client's user"
         result = await ctx.session.elicit_form(question, _ELICIT_SCHEMA, related_request_id=ctx.request_id)
@@ -366,8 +407,8 @@ class Session:
         return (f"Approve `{action.name}` of agent `{self.config.ir.agent}`?\neffect: {action.effect}, risk: "
                 f"{action.risk}{why}\narguments:\n{shown}\nAccept approves this one call; anything else denies it.")
 
-    def _token(self, action: str, arguments: Any) -> str:
-        canonical = json.dumps([self.key, action, arguments], sort_keys=True, ensure_ascii=False,
+    def _token(self, action: str, arguments: Any, nonce: str) -> str:
+        canonical = json.dumps([self.key, action, arguments, nonce], sort_keys=True, ensure_ascii=False,
                                separators=(",", ":"))
         return hmac.new(_SERVER_KEY, canonical.encode(), hashlib.sha256).hexdigest()
 
@@ -422,15 +463,22 @@ class SpecServer:
             self.sessions[key] = Session(self.config, key)
         return self.sessions[key]
 
-    async def end_session(self, key: str, status: Literal["succeeded", "interrupted"] = "succeeded") -> None:
+    async def end_session(self, key: str) -> None:
         session = self.sessions.pop(key, None)
         if session is not None:
-            await session.end(status)
+            await session.end()
 
-    async def close(self, status: Literal["succeeded", "interrupted"] = "succeeded") -> None:
-        """End every session still open (the server is stopping)."""
+    async def stop_calls(self) -> None:
+        """Stop every call under way (the server is stopping): each answers its client, and its run
+        ends as interrupted with its session."""
+        for session in list(self.sessions.values()):
+            await session.stop_call()
+
+    async def close(self) -> None:
+        """Stop the calls under way and end every session still open."""
+        await self.stop_calls()
         for key in list(self.sessions):
-            await self.end_session(key, status)
+            await self.end_session(key)
 
 
 def _session_key(ctx: Any) -> str:
@@ -468,17 +516,15 @@ async def serve_stdio(server: SpecServer) -> None:
     """Serve one client on stdin and stdout until it closes them, or a signal stops the server."""
     from mcp.server.stdio import stdio_server
 
-    stopped = _Stop()
     try:
         async with anyio.create_task_group() as group:
-            group.start_soon(stopped.on_signal, group.cancel_scope)
+            group.start_soon(_Stop().on_signal, server, None)
             async with stdio_server() as (read, write):
                 await server.mcp.run(read, write, server.mcp.create_initialization_options())
             group.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
-            for key in list(server.sessions):
-                await server.end_session(key, "interrupted" if stopped.signalled else "succeeded")
+            await server.close()
 
 
 @dataclass
@@ -488,23 +534,33 @@ class _Stop:
 
     signalled: bool = False
 
-    async def on_signal(self, scope: anyio.CancelScope | None, web: Any = None) -> None:
-        """Wait for a signal, then cancel `scope` (stdio) or tell the web server `web` to stop."""
+    async def on_signal(self, server: SpecServer, web: Any) -> None:
+        """Wait for a signal; then stop the calls under way (each answers its client) and end the
+        sessions. Over HTTP the web server then stops; over stdio the process exits at once, since
+        the SDK's reading of stdin cannot be cancelled while the client keeps it open."""
+        import os
         import signal
 
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 self.signalled = True
                 print("specc serve: stopping; calls under way are stopped and their runs end as interrupted",
-                      file=sys.stderr)
-                if scope is not None:
-                    scope.cancel()
-                if web is not None:
-                    web.should_exit = True
-                return
+                      file=sys.stderr, flush=True)
+                with anyio.CancelScope(shield=True):
+                    await server.stop_calls()
+                    await anyio.sleep(0.2)  # the stopped calls answer their clients
+                    if web is not None:
+                        web.should_exit = True
+                        return
+                    await server.close()
+                sys.stdout.flush()
+                os._exit(0)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: HTTP sessions open at once; a client past it is answered 503 until one ends (a session ends when
+#: its client ends it, or after 30 minutes without a request).
+MAX_HTTP_SESSIONS = 32
 MCP_PATH = "/mcp"
 
 
@@ -535,7 +591,8 @@ async def serve_http(server: SpecServer, *, host: str, port: int, token: str | N
             allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"])
     # Plain JSON answers unless a call may ask the client's user mid-call (elicitation needs the
     # call's event stream): an event stream per call costs tens of milliseconds.
-    manager = Manager(app=server.mcp, security_settings=security, json_response=server.config.approvals != "elicit")
+    manager = Manager(app=server.mcp, security_settings=security, json_response=server.config.approvals != "elicit",
+                      max_sessions=MAX_HTTP_SESSIONS)
     gate = _Gate(StreamableHTTPASGIApp(manager), token)
     app = Starlette(routes=[Route(MCP_PATH, endpoint=gate, methods=["GET", "POST", "DELETE"])],
                     lifespan=lambda _: manager.run())
@@ -558,15 +615,20 @@ async def serve_http(server: SpecServer, *, host: str, port: int, token: str | N
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         announce(f"http://{shown}:{bound[1]}{MCP_PATH}")
 
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.create_server((host, port), family=family)  # a port in use is an OSError here
     try:
         async with anyio.create_task_group() as group:
             group.start_soon(tell_when_listening)
-            group.start_soon(stopped.on_signal, None, web)
-            await web.serve()
+            group.start_soon(stopped.on_signal, server, web)
+            await web.serve(sockets=[listening])
             group.cancel_scope.cancel()
     finally:
+        listening.close()
         with anyio.CancelScope(shield=True):
-            await server.close("interrupted")
+            await server.close()
 
 
 class _Gate:

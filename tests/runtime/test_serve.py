@@ -311,20 +311,62 @@ def test_elicitation_asks_the_clients_user(tmp_path: Path, mode: str, answer: st
         assert result.is_error and "not approved" in text(result) and desk.stub.calls == []
 
 
-def test_elicitation_refuses_an_answer_made_for_other_arguments(tmp_path: Path) -> None:
-    desk = Desk(tmp_path, approvals="elicit")
+async def never_asked(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    raise AssertionError("these tests answer the server's question themselves")
 
-    async def work(client: Client) -> types.CallToolResult:
+
+def test_elicitation_refuses_an_answer_made_for_other_arguments_or_used_twice(tmp_path: Path) -> None:
+    desk = Desk(tmp_path, approvals="elicit")
+    accept = {"specc-approval": types.ElicitResult(action="accept", content={})}
+
+    async def work(client: Client) -> list[types.CallToolResult]:
         first = await client.session.call_tool("pay", {"account": "A001", "amount": 20}, allow_input_required=True)
         assert isinstance(first, types.InputRequiredResult)
-        accept = types.ElicitResult(action="accept", content={})
-        return await client.call_tool("pay", {"account": "A001", "amount": 999},
-                                      input_responses={"specc-approval": accept},
+        other = await client.call_tool("pay", {"account": "A001", "amount": 999}, input_responses=accept,
+                                       request_state=first.request_state)
+        paid = await client.call_tool("pay", {"account": "A001", "amount": 20}, input_responses=accept,
                                       request_state=first.request_state)
+        replayed = await client.call_tool("pay", {"account": "A001", "amount": 20}, input_responses=accept,
+                                          request_state=first.request_state)
+        forged = await client.call_tool("pay", {"account": "A001", "amount": 20}, input_responses=accept,
+                                        request_state="0" * 32 + ".x")
+        return [other, paid, replayed, forged]
 
-    result = session(desk, "auto", work)
-    assert result.is_error and "does not belong to it" in text(result)
-    assert desk.stub.calls == []
+    other, paid, replayed, forged = session(desk, "auto", work, elicitation_callback=never_asked)
+    assert other.is_error and "does not belong to it" in text(other)
+    assert paid.structured_content == {"paid": 20}
+    assert replayed.is_error and "used already" in text(replayed)  # one answer approves one call
+    assert forged.is_error and "did not ask it" in text(forged)
+    assert [json.loads(r.stdin)["amount"] for r in desk.stub.calls] == [20]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_person_is_never_asked_about_arguments_the_contract_rejects(tmp_path: Path, mode: str) -> None:
+    asked: list[str] = []
+
+    async def user(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={})
+
+    for approvals in ("elicit", "out-of-band"):
+        desk = Desk(tmp_path / approvals, approvals=approvals)
+        result = session(desk, mode, lambda c: c.call_tool("pay", {"account": "A001", "amount": "all of it"}),
+                         elicitation_callback=user)
+        assert result.is_error and "`pay.amount`" in text(result)
+        assert not any(isinstance(e, ev.ApprovalPending | ev.ApprovalDecided) for e in desk.events())
+    assert asked == [] and desk.stub.calls == []
+
+
+def test_rejected_calls_count_against_the_steps(tmp_path: Path) -> None:
+    desk = Desk(tmp_path)  # limits: steps 6
+
+    async def work(client: Client) -> list[types.CallToolResult]:
+        return [await client.call_tool("lookup", {"id": "bad"}) for _ in range(7)]
+
+    results = session(desk, "auto", work)
+    assert all(r.is_error for r in results) and "used all 6 steps" in text(results[6])
+    (run,) = desk.runs()
+    assert run.status == "failed"
 
 
 def test_elicitation_without_the_capability_denies(tmp_path: Path) -> None:
@@ -362,3 +404,28 @@ def test_a_client_that_goes_away_mid_call_interrupts_the_run(tmp_path: Path, mod
     events = desk.events(run.id)
     assert any(isinstance(e, ev.AttemptIntent) for e in events)
     assert not any(isinstance(e, ev.AttemptOutcome) for e in events)  # what it returned was not the tool's
+    assert [e.tool for e in events if isinstance(e, ev.CallCancelled)] == ["lookup"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_cancelled_call_does_not_end_the_session(tmp_path: Path, mode: str) -> None:
+    stub = StubBackend()
+
+    def long_attempt(request: Any) -> Any:
+        assert stub.interrupted.wait(20), "the attempt was never interrupted"
+        stub.interrupted.clear()
+        return fail("crash")
+
+    stub.answers = {"wait_a_while": [long_attempt], "lookup": [succeed({"id": "A001", "name": "Ada"})]}
+    desk = Desk(tmp_path, stub=stub)
+
+    async def work(client: Client) -> types.CallToolResult:
+        with anyio.move_on_after(0.5):
+            await client.call_tool("wait_a_while", {"seconds": 30})
+        return await client.call_tool("lookup", {"id": "A001"})
+
+    after = session(desk, mode, work)
+    assert after.structured_content == {"id": "A001", "name": "Ada"}
+    (run,) = desk.runs()
+    assert run.status == "succeeded"  # the session went on, and ended normally
+    assert [e.tool for e in desk.events(run.id) if isinstance(e, ev.CallCancelled)] == ["wait_a_while"]

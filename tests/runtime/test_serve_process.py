@@ -125,9 +125,12 @@ def test_a_client_that_leaves_mid_call_leaves_no_container(desk: Path, tmp_path:
 def test_sigterm_stops_the_server_and_its_call(desk: Path, tmp_path: Path, docker_client: Any) -> None:
     store = tmp_path / "runs.db"
     server = raw_call(desk, store, "wait_a_while", {"seconds": 60})
-    server.send_signal(signal.SIGTERM)
-    _, err = server.communicate(timeout=40)
-    assert server.returncode == 0, err.decode()
+    server.send_signal(signal.SIGTERM)  # the client keeps stdin open: the server still stops
+    assert server.wait(timeout=40) == 0
+    assert server.stderr is not None and server.stdout is not None
+    err = server.stderr.read()
+    answer = json.loads(server.stdout.readline())
+    assert answer["id"] == 2 and answer["result"]["isError"] and "stopped" in answer["result"]["content"][0]["text"]
     assert b"Traceback" not in err
     ((run_id, status),) = statuses(store).items()
     assert status == "interrupted"
@@ -263,6 +266,41 @@ def test_http_sessions_are_runs_and_two_clients_run_side_by_side(http_desk: Http
     assert "Traceback" not in "".join(http_desk.err)
     for run_id in runs:
         assert_no_container(docker_client, run_id)
+
+
+def test_sigterm_over_http_answers_the_call_under_way_and_stops(http_desk: HttpServer, tmp_path: Path,
+                                                                docker_client: Any) -> None:
+    answers: list[types.CallToolResult] = []
+
+    async def work() -> None:
+        async with Client(http_desk.url) as client:
+            answers.append(await client.call_tool("wait_a_while", {"seconds": 60}))
+
+    def stop_soon() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "running" not in statuses_or_none(tmp_path / "runs.db").values():
+            time.sleep(0.2)
+        time.sleep(4)  # the container is up
+        http_desk.proc.send_signal(signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_soon)
+    stopper.start()
+    anyio.run(work)
+    stopper.join()
+    assert answers[0].is_error and "stopped" in text(answers[0])
+    assert http_desk.proc.wait(timeout=30) == 0
+    time.sleep(0.5)
+    assert "Traceback" not in "".join(http_desk.err) and "ERROR" not in "".join(http_desk.err)
+    ((run_id, status),) = statuses(tmp_path / "runs.db").items()
+    assert status == "interrupted"
+    assert_no_container(docker_client, run_id)
+
+
+def test_a_port_in_use_is_a_clear_error(http_desk: HttpServer, desk: Path, tmp_path: Path) -> None:
+    port = http_desk.url.rsplit(":", 1)[1].split("/")[0]
+    done = specc("serve", str(desk), "--store", str(tmp_path / "other.db"), "--transport", "http", "--port", port)
+    assert done.returncode == 2 and "cannot listen" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert http_desk.stop() == 0
 
 
 def test_http_refuses_a_50_mb_call_and_stays_up(http_desk: HttpServer) -> None:
