@@ -260,3 +260,16 @@ def test_one_layout_whatever_the_spacing(path: Path) -> None:
         messy = _perturbed(canonical, rng)
         assert messy != canonical
         assert format_source(messy) == canonical
+
+
+def test_the_same_layout_when_lark_parses_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the driver's tables (lark's internals not what it knows), the tree comes from lark and
+    the layout is the same."""
+    from specc import parser
+
+    expected = {path: format_source(path.read_text("utf-8")) for path in EXAMPLES}
+    monkeypatch.setattr(parser, "tables", lambda: None)
+    for path, text in expected.items():
+        assert format_source(path.read_text("utf-8")) == text
+    source = "agent t {\n  workflow {\n    x = f(a: {k: [ 1,2, ], j: x.y} , )\n  }\n}\n"
+    assert format_source(source) == "agent t {\n  workflow {\n    x = f(a: {k: [1, 2], j: x.y})\n  }\n}\n"
