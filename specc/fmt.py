@@ -18,9 +18,9 @@ The layout, all of it:
 - a comment on its own line stays on its own line, indented as the code around it; a comment
   after code stays after that code, and the comments of consecutive lines are aligned two spaces
   after the longest of those lines;
-- a bracket that holds a comment, or whose line would pass 100 columns when it is a list of
-  parameters, arguments or items, puts one item a line with a trailing comma; otherwise a
-  bracket's content is one line, without a trailing comma.
+- a bracket that holds a comment, or a list of parameters, arguments or items whose line would
+  pass 100 columns when breaking it brings the line back within them, puts one item a line with a
+  trailing comma; otherwise a bracket's content is one line, without a trailing comma.
 """
 
 from __future__ import annotations
