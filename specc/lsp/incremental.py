@@ -14,8 +14,6 @@ import bisect
 import gc
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,8 +87,16 @@ class Checker:
     def check(self, text: str) -> Compilation:
         """The compilation of `text` as `compile_source` gives it, reusing the items that did not
         change; where an item does not parse, the others are still checked."""
-        with collector_paused():
+        # `compile_source`'s trick for the length of one check (a check frees nothing until it ends,
+        # so the cyclic collector's passes would find nothing), paused before anything is allocated
+        # and restored whatever happens: a long-lived server goes on collecting between checks.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
             return self._check(text)
+        finally:
+            if collecting:
+                gc.enable()
 
     def _check(self, text: str) -> Compilation:
         reporter = Reporter(self.path)
@@ -174,20 +180,6 @@ class Checker:
         roots: list[Any] = [items, reporter.diagnostics, name, opening]
         return _Chunk(items, reporter.diagnostics, _spans_of(roots), line, start,
                       name if cut.kind == "head" else None, opening, broken)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """`compile_source`'s trick for the length of one check (a check frees nothing until it ends,
-    so the cyclic collector's passes would find nothing), with the collector's state restored after
-    it whatever happens: a long-lived server goes on collecting between checks."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _cut(text: str, before: tuple[str, list[_Cut]] | None = None) -> list[_Cut]:
