@@ -619,6 +619,7 @@ async def serve_http(server: SpecServer, *, host: str, port: int, token: str | N
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listening = socket.create_server((host, port), family=family)  # a port in use is an OSError here
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # connections inherit it: no 40 ms stalls
     try:
         async with anyio.create_task_group() as group:
             group.start_soon(tell_when_listening)
