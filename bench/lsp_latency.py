@@ -123,12 +123,13 @@ def navigation(text: str, path: str, rounds: int) -> None:
         server.hover(uri, edited, version, lsp.Position(0, 0))
         first.append(time.perf_counter() - start)
     start = time.perf_counter()
-    Index.build(analysis.compilation.agent, text)  # type: ignore[arg-type]
+    Index.build(analysis.compilation.agent, lines)  # type: ignore[arg-type]
     build = time.perf_counter() - start
     ok = max(statistics.median(hover), statistics.median(definition)) * 1000 < TARGET_NAVIGATION_MS
     print(f"(c) hover:      {ms(hover)}")
     print(f"    definition: {ms(definition)}  (target < {TARGET_NAVIGATION_MS:.0f} ms: {'met' if ok else 'MISSED'})")
-    print(f"    first hover after an edit (builds the index): {ms(first)}; the index alone {build * 1000:.1f} ms")
+    print(f"    first hover after an edit, were the index not built ahead (the server builds it once the "
+          f"diagnostics are out): {ms(first)}; the index alone {build * 1000:.1f} ms")
 
 
 async def over_stdio(text: str, path: str, rounds: int) -> None:

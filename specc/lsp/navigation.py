@@ -37,8 +37,9 @@ class Index:
     _starts: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, agent: ast.Agent, text: str) -> Index:
-        index = cls(agent, text.split("\n"))
+    def build(cls, agent: ast.Agent, lines: list[str]) -> Index:
+        """The index of a document's agent; `lines` is its text split at "\n"."""
+        index = cls(agent, lines)
         index.occurrences = sorted(_occurrences(agent), key=lambda o: (o.span.line, o.span.column))
         index._starts = [(o.span.line, o.span.column) for o in index.occurrences]
         return index

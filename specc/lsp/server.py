@@ -64,7 +64,7 @@ class _Analysis:
     @property
     def index(self) -> Index | None:
         if self._index is None and self.compilation.agent is not None:
-            self._index = Index.build(self.compilation.agent, "\n".join(self.lines))
+            self._index = Index.build(self.compilation.agent, self.lines)
         return self._index
 
 
@@ -110,6 +110,7 @@ class SpecServer(LanguageServer):
         self._published[uri] = version
         self.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
+        self._worker.submit(self.prepare, uri, version)  # while the editor is idle, not on the first hover
 
     def forget(self, uri: str) -> None:
         pending = self._pending.pop(uri, None)
@@ -132,6 +133,12 @@ class SpecServer(LanguageServer):
         compilation = document.checker.check(text)
         document.analysis = _Analysis(version, compilation, text.split("\n"))
         return document.analysis
+
+    def prepare(self, uri: str, version: int | None) -> None:
+        """Build the name index of the latest analysis ahead of the first hover or definition."""
+        document = self._documents.get(uri)
+        if document is not None and document.analysis is not None and document.analysis.version == version:
+            document.analysis.index  # noqa: B018 - built on first access
 
     def diagnose(self, uri: str, text: str, version: int | None) -> list[lsp.Diagnostic]:
         found = self.analysis(uri, text, version)
