@@ -42,7 +42,7 @@ class Session:
         self.client.initialized(lsp.InitializedParams())
         return result
 
-    async def diagnostics(self, version: int) -> list[lsp.Diagnostic]:
+    async def diagnostics(self, version: int | None) -> list[lsp.Diagnostic]:
         """The diagnostics published for `version`, waiting for them."""
         async def arrive() -> list[lsp.Diagnostic]:
             while True:
@@ -229,6 +229,10 @@ def test_versions_stale_results_and_utf16_columns() -> None:
         hover = await s.ask(s.client.text_document_hover_async, lsp.HoverParams(doc(), at))
         assert hover is not None and "unhandled-failure" in hover.contents.value  # type: ignore[union-attr]
         assert hover.range == lsp.Range(position(hover_text, "SPC105"), position(hover_text, "SPC105", offset=6))
+        s.change(14, INVOICE.replace("= pay(", "= nope(", 1))
+        assert await s.diagnostics(14)
+        s.client.text_document_did_close(lsp.DidCloseTextDocumentParams(doc()))
+        assert await s.diagnostics(None) == []  # closing clears what was shown
         assert await s.stop() == 0
 
     session(run)
