@@ -158,3 +158,30 @@ def test_a_cluster_without_specc_nodes_is_refused(tmp_path: Path) -> None:
     done = specc("batch", str(FIXTURE / "twostep.agent"), "--inputs", str(inputs(tmp_path, 1, 0)), "--store",
                  str(tmp_path / "runs.db"), "--backend", "ray")
     assert done.returncode == 2 and "--address" in done.stderr
+
+
+@pytest.mark.parametrize("fingerprint, says", [
+    (lambda path: (path, os.stat(path).st_ino + 1), "has another folder at mount source"),
+    (lambda path: ("/specc-missing-on-every-node", 1), "has no mount source"),
+])
+def test_a_node_whose_mount_differs_refuses_the_attempt_naming_itself(cluster: Any, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     fingerprint: Any, says: str) -> None:
+    from dockerfixtures import python_request
+
+    from specc.runtime import ray_backend
+    from specc.runtime.sandbox import Mount
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    monkeypatch.setattr(ray_backend, "fingerprint", fingerprint)
+    backend = ray_backend.RayBackend(cluster.address)
+    request = python_request("test-ray-mount", "print(1)", mounts=[Mount(str(folder), "/mnt/shared", False)])
+    try:
+        result = backend.run(request, lambda event: None)
+    finally:  # this test's process was a driver of the cluster: leave it, so that the cluster can stop
+        import ray
+
+        ray.shutdown()
+        ray_backend._remote.clear()
+    assert result.kind == "sandbox" and says in result.detail and "node " in result.detail, result.detail
