@@ -103,7 +103,12 @@ class SpecServer(LanguageServer):
         if document is None:
             return
         text, version = document.source, document.version
-        diagnostics = await self.in_worker(self.diagnose, uri, text, version)
+        try:
+            diagnostics = await self.in_worker(self.diagnose, uri, text, version)
+        except Exception as exc:  # noqa: BLE001 - a bug of the checker must not take the server down
+            self.window_log_message(lsp.LogMessageParams(
+                lsp.MessageType.Error, f"specc lsp could not check {uri}: {type(exc).__name__}: {exc}"))
+            return
         current = self.workspace.text_documents.get(uri)
         if current is None or current.version != version:
             return  # a newer version is on its way; this result would be stale
