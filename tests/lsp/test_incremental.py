@@ -145,3 +145,25 @@ def test_the_collector_is_left_as_found() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_mangled_texts_never_raise() -> None:
+    """Brackets, quotes, comment signs and astral characters thrown into the examples, edit after
+    edit on one checker: no check raises."""
+    rng = random.Random(11)
+    alphabet = '{}()[]"#/\\\n \t\r😀éaz_AZ09.:,<>=-?|'
+    for path in SPECS[:4]:
+        text = path.read_text("utf-8")
+        checker = Checker(str(path))
+        for _ in range(30):
+            chars = list(text)
+            for _ in range(rng.randint(1, 6)):
+                i = rng.randrange(len(chars) + 1)
+                if rng.random() < 0.5:
+                    chars.insert(i, rng.choice(alphabet))
+                else:
+                    del chars[i:i + rng.randint(1, 40)]
+            mangled = "".join(chars)
+            checker.check(mangled)
+            if rng.random() < 0.5:
+                text = mangled
