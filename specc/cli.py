@@ -821,7 +821,6 @@ def _run_batch(store_path: str, record: Any, backend_factory: Any, options: Any,
     from specc.runtime.store import StoreError
 
     env = dict(os.environ)
-    lines: list[Any] = []
 
     def on_line(outcome: Any) -> None:
         if as_json:
