@@ -150,9 +150,8 @@ def _finish(status: int) -> NoReturn:
 
 
 def _as_error(d: Diagnostic) -> Diagnostic:
-    from dataclasses import replace
-
     from specc.codes import Severity
+    from specc.record import replace
 
     return replace(d, severity=Severity.ERROR) if d.severity is Severity.WARNING else d
 

@@ -8,8 +8,9 @@ their own; they fill in one of the templates below.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Final
+
+from specc.record import Frozen, init
 
 
 class Severity(enum.Enum):
@@ -20,8 +21,7 @@ class Severity(enum.Enum):
     NOTE = "note"
 
 
-@dataclass(frozen=True)
-class Code:
+class Code(Frozen):
     """A stable diagnostic code with its slug, default severity and summary."""
 
     code: str
@@ -29,14 +29,19 @@ class Code:
     severity: Severity
     summary: str
 
+    def __init__(self, code: str, name: str, severity: Severity, summary: str) -> None:
+        init(self, {"code": code, "name": name, "severity": severity, "summary": summary})
 
-@dataclass(frozen=True)
-class Message:
+
+class Message(Frozen):
     """A message template bound to a code; fields are filled with `str.format`."""
 
     code: Code
     template: str
     help: str | None = None
+
+    def __init__(self, code: Code, template: str, help: str | None = None) -> None:
+        init(self, {"code": code, "template": template, "help": help})
 
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING

@@ -8,29 +8,39 @@ from __future__ import annotations
 
 import gc
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from specc import ast
 from specc.codes import Severity
 from specc.context import Context, Symbols
 from specc.diagnostics import Diagnostic, Reporter
+from specc.record import Mutable
 
 if TYPE_CHECKING:
     from specc.ir import IR
 
 
-@dataclass
-class Compilation:
+class Compilation(Mutable):
     """The result of compiling one spec: its diagnostics and, when it parsed, its agent."""
 
     path: str
     source: str | None
     diagnostics: list[Diagnostic]
-    agent: ast.Agent | None = None
-    symbols: Symbols | None = None
-    base_dir: str = "."
-    _ir: Any = field(default=None, repr=False)
+    agent: ast.Agent | None
+    symbols: Symbols | None
+    base_dir: str
+    _ir: Any
+    _hidden: ClassVar[tuple[str, ...]] = ("_ir",)
+
+    def __init__(self, path: str, source: str | None, diagnostics: list[Diagnostic], agent: ast.Agent | None = None,
+                 symbols: Symbols | None = None, base_dir: str = ".", _ir: Any = None) -> None:
+        self.path = path
+        self.source = source
+        self.diagnostics = diagnostics
+        self.agent = agent
+        self.symbols = symbols
+        self.base_dir = base_dir
+        self._ir = _ir
 
     @property
     def has_errors(self) -> bool:

@@ -6,23 +6,24 @@ a list of diagnostics out of code that cannot go on (see `CompileError`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from specc.ast import Span
 from specc.codes import Code, Message, Severity
+from specc.record import Frozen, Mutable, init
 
 
-@dataclass(frozen=True)
-class Label:
+class Label(Frozen):
     """A secondary span with a short note, such as "first declared here"."""
 
     span: Span
     message: str
 
+    def __init__(self, span: Span, message: str) -> None:
+        init(self, {"span": span, "message": message})
 
-@dataclass(frozen=True)
-class Diagnostic:
+
+class Diagnostic(Frozen):
     """One finding of `specc check`, located in a file."""
 
     code: Code
@@ -32,6 +33,11 @@ class Diagnostic:
     span: Span
     help: str | None = None
     labels: tuple[Label, ...] = ()
+
+    def __init__(self, code: Code, severity: Severity, message: str, file: str, span: Span, help: str | None = None,
+                 labels: tuple[Label, ...] = ()) -> None:
+        init(self, {"code": code, "severity": severity, "message": message, "file": file, "span": span, "help": help,
+                    "labels": labels})
 
     @property
     def sort_key(self) -> tuple[str, int, int, str]:
@@ -62,12 +68,15 @@ def make(
     )
 
 
-@dataclass
-class Reporter:
+class Reporter(Mutable):
     """Collects the diagnostics of one file."""
 
     file: str
-    diagnostics: list[Diagnostic] = field(default_factory=list)
+    diagnostics: list[Diagnostic]
+
+    def __init__(self, file: str, diagnostics: list[Diagnostic] | None = None) -> None:
+        self.file = file
+        self.diagnostics = [] if diagnostics is None else diagnostics
 
     def report(
         self,

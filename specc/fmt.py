@@ -115,9 +115,8 @@ def format_bytes(data: bytes, path: str) -> str:
     """`format_source` of a file's bytes, for `specc fmt`: bytes that are not UTF-8 (or too large)
     and text that does not parse raise `CompileError` with the diagnostics `specc check` gives,
     located in `path`."""
-    from dataclasses import replace
-
     from specc.parser import decode
+    from specc.record import replace
 
     reporter = Reporter(path)
     text = decode(data, reporter)

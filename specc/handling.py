@@ -5,24 +5,26 @@ that failed wins, then its `on any`, then the agent's handler for the kind, then
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, Protocol, Self, TypeVar
 
 from specc import ast
 from specc.failure import ANY
+from specc.record import Frozen, init
 
 #: Where a handler was declared.
 Level = Literal["action", "planner", "agent"]
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(Frozen):
     """The strategy that handles one kind for one action or the planner, and the handler it came
     from."""
 
     strategy: ast.Strategy
     handler: ast.Handler
     level: Level
+
+    def __init__(self, strategy: ast.Strategy, handler: ast.Handler, level: Level) -> None:
+        init(self, {"strategy": strategy, "handler": handler, "level": level})
 
 
 def resolve(agent: ast.Agent, owner: ast.Action | ast.Planner | None, kind: str) -> Resolved | None:

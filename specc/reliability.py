@@ -9,15 +9,14 @@ IR records it. The worst-case step count is the longest path, every loop at its 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from specc import ast
 from specc.failure import RETRYABLE
 from specc.handling import resolve, retried, retries
+from specc.record import Frozen, init
 
 
-@dataclass(frozen=True)
-class StepEstimate:
+class StepEstimate(Frozen):
     """One row of the reliability table: a call, or a loop or branch whose rows follow it one level
     deeper (`depth`). A loop's `success` is its body's to the power of its `turns`; a branch's is
     its weaker side's."""
@@ -30,6 +29,11 @@ class StepEstimate:
     depth: int = 0
     kind: str = "call"  # call, for, if, else
     turns: int | None = None  # a loop's most turns
+
+    def __init__(self, step: str, action: str, estimate: float | None, retries: int, success: float | None,
+                 depth: int = 0, kind: str = "call", turns: int | None = None) -> None:
+        init(self, {"step": step, "action": action, "estimate": estimate, "retries": retries, "success": success,
+                    "depth": depth, "kind": kind, "turns": turns})
 
 
 def step_retries(agent: ast.Agent, action: ast.Action) -> int:

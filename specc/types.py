@@ -7,11 +7,10 @@ resolved; it is compatible with everything so that one mistake is reported once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from specc.record import Frozen, init
 
 
-@dataclass(frozen=True)
-class Prim:
+class Prim(Frozen):
     """`string`, `int`, `number`, `bool`, `path` or `url`, with its constraints."""
 
     name: str
@@ -21,47 +20,63 @@ class Prim:
     under: str | None = None
     host: str | None = None
 
+    def __init__(self, name: str, low: float | None = None, high: float | None = None, pattern: str | None = None,
+                 under: str | None = None, host: str | None = None) -> None:
+        init(self, {"name": name, "low": low, "high": high, "pattern": pattern, "under": under, "host": host})
 
-@dataclass(frozen=True)
-class Ref:
+
+class Ref(Frozen):
     """A named record type; its fields live in the symbol table."""
 
     name: str
 
+    def __init__(self, name: str) -> None:
+        init(self, {"name": name})
 
-@dataclass(frozen=True)
-class Union:
+
+class Union(Frozen):
     """A literal union such as `"EUR" | "USD"`."""
 
     literals: tuple[str, ...]
 
+    def __init__(self, literals: tuple[str, ...]) -> None:
+        init(self, {"literals": literals})
 
-@dataclass(frozen=True)
-class ListOf:
+
+class ListOf(Frozen):
     """`list<T>` with an optional item-count range."""
 
     item: Type
     low: float | None = None
     high: float | None = None
 
+    def __init__(self, item: Type, low: float | None = None, high: float | None = None) -> None:
+        init(self, {"item": item, "low": low, "high": high})
 
-@dataclass(frozen=True)
-class Optional:
+
+class Optional(Frozen):
     """`T?`: the value may be absent (or null)."""
 
     inner: Type
 
+    def __init__(self, inner: Type) -> None:
+        init(self, {"inner": inner})
 
-@dataclass(frozen=True)
-class RecordShape:
+
+class RecordShape(Frozen):
     """The type of a record literal `{k: expr}` before it meets a declared record."""
 
     fields: tuple[tuple[str, Type], ...]
 
+    def __init__(self, fields: tuple[tuple[str, Type], ...]) -> None:
+        init(self, {"fields": fields})
 
-@dataclass(frozen=True)
-class Unknown:
+
+class Unknown(Frozen):
     """A type that could not be resolved; already reported elsewhere."""
+
+    def __init__(self) -> None:
+        init(self, {})
 
 
 Type = Prim | Ref | Union | ListOf | Optional | RecordShape | Unknown

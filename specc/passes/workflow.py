@@ -5,26 +5,31 @@ returned value against `output`, and idempotency keys. Types that could not be r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from specc import ast, codes
 from specc import types as t
 from specc.context import Context
 from specc.diagnostics import did_you_mean
+from specc.record import Mutable
 
 #: The types an idempotency key may have: text or a whole number, never a float, whose printed form
 #: (`1e+21`, `0.30000000000000004`) is a poor identity for an effect.
 KEY_PRIMS = frozenset({"string", "path", "url", "int"})
 
 
-@dataclass
-class _Scope:
+class _Scope(Mutable):
     """The values an expression may name: `input`, the steps above it, or an action's params."""
 
     values: dict[str, t.Type]
-    later: set[str] = field(default_factory=set)  # steps declared below (a better message)
-    inner: set[str] = field(default_factory=set)  # steps bound inside a block that has closed
-    action: str | None = None  # the action whose parameters these are; None in the workflow
+    later: set[str]  # steps declared below (a better message)
+    inner: set[str]  # steps bound inside a block that has closed
+    action: str | None  # the action whose parameters these are; None in the workflow
+
+    def __init__(self, values: dict[str, t.Type], later: set[str] | None = None, inner: set[str] | None = None,
+                 action: str | None = None) -> None:
+        self.values = values
+        self.later = set() if later is None else later
+        self.inner = set() if inner is None else inner
+        self.action = action
 
 
 def check(ctx: Context) -> None:
