@@ -6,7 +6,6 @@ keystroke in an editor, and importing rich alone costs about a third of its time
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -107,6 +106,8 @@ def summary(diagnostics: Sequence[Diagnostic], files: int, colour: bool) -> str:
 
 def as_json(diagnostics: Iterable[Diagnostic]) -> str:
     """The JSON shape of `specc check --format json` (`{"version": 1, "diagnostics": [...]}`)."""
+    import json  # here: a check printed as text never needs it
+
     return json.dumps({"version": 1, "diagnostics": [diagnostic_dict(d) for d in diagnostics]},
                       indent=2, ensure_ascii=False)
 
@@ -163,6 +164,8 @@ def as_sarif(diagnostics: Sequence[Diagnostic]) -> str:
             "columnKind": "unicodeCodePoints",
         }],
     }
+    import json
+
     return json.dumps(log, indent=2, ensure_ascii=False)
 
 

@@ -55,7 +55,7 @@ def test_a_reader_that_stops_early_gets_no_traceback() -> None:
 def test_only_the_program_skips_the_teardown(monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    from specc import cli
+    import specc.main as program_module
 
     exits: list[int] = []
 
@@ -66,13 +66,13 @@ def test_only_the_program_skips_the_teardown(monkeypatch: pytest.MonkeyPatch) ->
         exits.append(status)
         raise Exited
 
-    monkeypatch.setattr(cli.os, "_exit", fake_exit)
+    monkeypatch.setattr("os._exit", fake_exit)
     with pytest.raises(SystemExit) as caught:  # a test, a probe: SystemExit as usual
-        cli._finish(1)
+        program_module._finish(1)
     assert caught.value.code == 1 and exits == []
     program = types.ModuleType("__main__")
     program.__file__ = "/usr/local/bin/specc"
     monkeypatch.setitem(sys.modules, "__main__", program)
     with pytest.raises(Exited):
-        cli._finish(1)
+        program_module._finish(1)
     assert exits == [1]

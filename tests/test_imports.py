@@ -33,10 +33,10 @@ sys.stderr.write("\\nMODULES " + json.dumps({"status": status, "modules": sorted
 """
 
 
-def modules_loaded_by(*args: str) -> tuple[int, set[str]]:
+def modules_loaded_by(*args: str, probe: str = PROBE) -> tuple[int, set[str]]:
     """Run `specc ARGS` in a fresh interpreter; its exit status and every module it imported."""
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(list(args))], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", probe, json.dumps(list(args))], capture_output=True, text=True, timeout=120,
     )
     marker = [line for line in result.stderr.splitlines() if line.startswith("MODULES ")]
     assert marker, result.stderr
@@ -108,3 +108,35 @@ def test_the_language_server_imports_no_runtime() -> None:
     modules = set(json.loads(result.stdout))
     assert "specc.lsp.server" in modules and "specc.passes.names" in modules
     assert forbidden_in(modules) == []
+
+
+#: The probe as the `specc` program starts: from `specc.main`, the console script's entry point.
+PROGRAM = PROBE.replace("from specc.cli import main", "from specc.main import main")
+
+
+@pytest.mark.parametrize(("args", "builds_all"), [
+    (("check", str(FIXTURES / "clean.agent")), False),
+    (("check", "--format", "json", str(FIXTURES / "several_errors.agent")), False),
+    (("explain", "SPC003"), True),
+    (("--help",), True),
+    (("no-such-command",), True),
+])
+def test_the_program_builds_the_other_commands_only_when_asked(args: tuple[str, ...], builds_all: bool) -> None:
+    status, modules = modules_loaded_by(*args, probe=PROGRAM)
+    assert status in (0, 1, 2) and ("specc.cli" in modules) is builds_all
+
+
+def test_the_program_lists_every_command_with_its_short_help() -> None:
+    from specc.cli import main as everything
+
+    def help_of(module: str) -> str:
+        result = subprocess.run([sys.executable, "-c", f"from {module} import main; main()", "--help"],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    listed = help_of("specc.main")
+    assert listed == help_of("specc.cli")  # every command registered before the group ran
+    commands = listed.split("Commands:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in commands if line.strip()] == list(everything.commands)
+    assert len(everything.commands) > 10 and all(len(line.split()) > 2 for line in commands)

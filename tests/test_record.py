@@ -60,7 +60,7 @@ def test_a_frozen_record_is_its_dataclass(cls: type[Frozen], names: tuple[str, .
     assert cls(**{n: getattr(a, n) for n in names}) == a  # by keyword too
     assert replace(a, **{n: getattr(b, n) for n in names}) == b and replace(a) == a
     with pytest.raises(AttributeError, match="cannot assign to field"):
-        a.x = 1  # type: ignore[attr-defined]
+        a.x = 1
     with pytest.raises(AttributeError, match="cannot delete field"):
         del a.x  # type: ignore[attr-defined]
     with pytest.raises(TypeError):
@@ -71,7 +71,7 @@ def test_frozen_records_without_fields_and_in_match() -> None:
     assert types.Unknown() == types.UNKNOWN and hash(types.Unknown()) == hash(()) and repr(types.UNKNOWN) == "Unknown()"
     assert types.Unknown() != types.Ref("x")
     match types.ListOf(types.INT, 1.0):
-        case types.ListOf(types.Prim(name), low):
+        case types.ListOf(types.Prim(name), low):  # type: ignore[misc]  # mypy reads __match_args__ statically
             assert (name, low) == ("int", 1.0)
         case _:
             pytest.fail("a record's fields match positionally")
