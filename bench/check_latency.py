@@ -47,7 +47,7 @@ LIBRARIES_BEFORE = ("pydantic", "click")
 PROBE = """
 import json, sys
 before = set(sys.modules)
-from specc.cli import main
+from specc.main import main  # the console script's entry point
 sys.argv = ["specc", "check", sys.argv[1]]
 try:
     main()
