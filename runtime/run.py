@@ -393,6 +393,9 @@ def claim(store: RunStore, run_id: str,
         raise RunRefused(f"event {unreadable.seq} (`{unreadable.kind}`) of run {record.id} does not read as this "
                          "specc writes it (another version, or an edited log: `specc show --verify` tells); "
                          "resuming could repeat what the run already did, so it was not resumed")
+    if any(isinstance(e.event, ev.SessionOpened) for e in store.events(record.id)):
+        raise RunRefused(f"run {record.id} was an MCP session of `specc serve`, which is not resumed: its client "
+                         "connects again, and that starts a new run")
     state = load_state(store, record.id)
     _unseal(record.id, ir, state, os.environ if env is None else env)
     if record.status == "running":  # crashed: claim it only while its dead owner is still recorded
@@ -635,7 +638,7 @@ class Run:
     def _run_action(self, at: Position, action: ActionIR, values: dict[str, Any], depth: int, *,
                     waive: bool = False) -> CallOutcome:
         counters: dict[str, int] = {}
-        if action.approval == "required":
+        if action.approval == "required" and _asks(action, values):
             decided = self._approval(at, action, values)
             if isinstance(decided, Paused):
                 return decided
@@ -835,6 +838,18 @@ class Run:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _asks(action: ActionIR, values: dict[str, Any]) -> bool:
+    """Whether a call of an action with `approval required` waits for a person: always, or with
+    `approval required when` when its condition holds over these arguments (or cannot be worked out
+    from them: then a person decides)."""
+    if action.approval_when is None:
+        return True
+    try:
+        return bool(evaluate(action.approval_when, values))
+    except EvalError:
+        return True
 
 
 def refused_connection(event: ConnectionEvent) -> str:
