@@ -1196,7 +1196,8 @@ def _summarise(stored: Any) -> str:
         arguments = json.dumps(event.arguments, ensure_ascii=False)
         return f"{event.step}: {event.action} attempt {event.attempt} args {arguments}"
     if isinstance(event, ev.Handler):
-        return f"on {event.kind}: {event.strategy} {event.reason or ''}".rstrip()
+        where = f"{event.step}: " if event.step else ""
+        return f"{where}on {event.kind}: {event.strategy} {event.reason or ''}".rstrip()
     if isinstance(event, ev.Connection):
         verdict = "allowed" if event.allowed else "refused"
         return f"{event.action} -> {event.host}:{event.port} {verdict} {event.reason}"
