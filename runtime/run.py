@@ -638,17 +638,20 @@ class Run:
     def _run_action(self, at: Position, action: ActionIR, values: dict[str, Any], depth: int, *,
                     waive: bool = False) -> CallOutcome:
         counters: dict[str, int] = {}
-        if action.approval == "required" and _asks(action, values):
-            decided = self._approval(at, action, values)
-            if isinstance(decided, Paused):
-                return decided
-            if decided is not None:
-                return self._on_failure(at, action, values, decided, depth)
+        asked = action.approval != "required" or not _asks(action, values)
         while True:
+            # the contract and the `require`s first: a person is never asked about a call they refuse
             prepared = self._prepare(at, action, values, waive=waive)
             if isinstance(prepared, Failed | Paused):
                 return prepared
             failure = prepared
+            if failure is None and not asked:
+                asked = True
+                decided = self._approval(at, action, values)
+                if isinstance(decided, Paused):
+                    return decided
+                if decided is not None:
+                    return self._on_failure(at, action, values, decided, depth)
             if failure is None:
                 attempted = self._attempt(at, action, values)
                 if not isinstance(attempted, _Failure):

@@ -234,9 +234,12 @@ def test_the_invoice_is_paid_once_over_https_after_approval(payments: Service, t
 
 
 def test_an_invoice_above_the_limit_is_escalated_and_never_sent(payments: Service, tmp_path: Path) -> None:
-    spec, store, run_id, before = _approved(payments, tmp_path, "INV-000125.json")
-    done = _specc(store, "resume", run_id)
+    spec = _example(tmp_path, payments.ca)
+    store = tmp_path / "runs.db"
+    before = len(payments.requests())
+    done = _run(spec, store, payments, "INV-000125.json")
     assert done.returncode == 3, done.stderr
     assert "amount above the auto-pay limit" in done.stderr.strip().splitlines()[-1], done.stderr
+    assert "approval" not in done.stderr  # `pay`'s require refuses it before anyone is asked
     assert len(payments.requests()) == before
     assert list((spec.parent / "outbox").iterdir()) == []
