@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "batch"
 

@@ -113,6 +113,11 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
+
+def _ratio(times: list[float], against: list[float]) -> float:
+    """The median of the round-by-round ratios of two interleaved series."""
+    return statistics.median(a / b for a, b in zip(times, against, strict=True))
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20, help="process runs to time (default 20)")
@@ -188,8 +193,8 @@ def main() -> None:
     side = side_by_side(commands, args.rounds, env)
     wall = {name: statistics.median(w) for name, (w, _) in side.items()}
     cpu = {name: statistics.median(c) for name, (_, c) in side.items()}
-    ratio = {name: statistics.median(a / b for a, b in zip(side[name][0], side["imports"][0])) for name in side}
-    cpu_ratio = {name: statistics.median(a / b for a, b in zip(side[name][1], side["imports"][1])) for name in side}
+    ratio = {name: _ratio(side[name][0], side["imports"][0]) for name in side}
+    cpu_ratio = {name: _ratio(side[name][1], side["imports"][1]) for name in side}
     small_lines = SMALL_SPEC.read_text().count("\n")
     print(f"(c) side by side, {args.rounds} rounds; `specc check` imports these libraries: "
           f"{', '.join(libraries) or 'none'}")
@@ -204,8 +209,8 @@ def main() -> None:
     print(f"    small spec against its libraries' bare imports: {ratio['small']:.2f}x (cpu {cpu_ratio['small']:.2f}x); "
           f"target <= {TARGET_IMPORT_RATIO}x: {verdict(ratio['small'] <= TARGET_IMPORT_RATIO)}")
     print(f"    small spec against the reference ({', '.join(LIBRARIES_BEFORE)}): "
-          f"{statistics.median(a / b for a, b in zip(side['small'][0], side['before'][0])):.2f}x "
-          f"(cpu {statistics.median(a / b for a, b in zip(side['small'][1], side['before'][1])):.2f}x)")
+          f"{_ratio(side['small'][0], side['before'][0]):.2f}x "
+          f"(cpu {_ratio(side['small'][1], side['before'][1]):.2f}x)")
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         print("note:    PYTHONDONTWRITEBYTECODE is set: modules without a .pyc (specc's own, in an editable "
               "install) are compiled from source on every run")

@@ -194,7 +194,7 @@ def inside(store: str) -> list[float]:
             break
         time.sleep(0.1)
     timings = json.loads(path.read_text())
-    return [h - d for h, d in zip(timings["handler"][1:], timings["door"][1:])]
+    return [h - d for h, d in zip(timings["handler"][1:], timings["door"][1:], strict=True)]
 
 
 def ms(values: list[float], q: float) -> float:

@@ -30,8 +30,18 @@ from . import events as ev
 from .backend import Backend, Interruptible
 from .ir_loader import load_ir
 from .owner import current_owner, owner_gone
-from .run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PAUSED, EXIT_SUCCEEDED, Outcome, Run, RunOptions, \
-    RunRefused, claim, preflight
+from .run import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_PAUSED,
+    EXIT_SUCCEEDED,
+    Outcome,
+    Run,
+    RunOptions,
+    RunRefused,
+    claim,
+    preflight,
+)
 from .store import BatchItem, BatchRecord, RunStore, StoreError
 from .values import ValueRejected
 
@@ -70,8 +80,9 @@ def create(store: RunStore, ir: IR, spec: str, inputs: str, concurrency: int, en
         items.append((number, json.dumps(value, ensure_ascii=False), None))
     if not items:
         raise BatchRefused(f"`{inputs}` holds no input line (one JSON value per line)")
-    record = BatchRecord(id=batch_id or new_batch_id(), agent=ir.agent, spec=spec, inputs=inputs, ir=to_bytes(ir).decode(),
-                         concurrency=concurrency, created=time.time(), status="running", owner=current_owner())
+    record = BatchRecord(id=batch_id or new_batch_id(), agent=ir.agent, spec=spec, inputs=inputs,
+                         ir=to_bytes(ir).decode(), concurrency=concurrency, created=time.time(), status="running",
+                         owner=current_owner())
     store.create_batch(record, items)
     return record, problems
 

@@ -21,6 +21,7 @@ from typing import Any, Final
 from specc.safety import SOCKETS
 
 from .backend import EXIT_UNCERTAIN, AttemptKind, AttemptRequest, AttemptResult, BackendUnavailable, Limits, Mount
+from .disk import DiskUnavailable, Staging, reap_staging, stage
 from .dockerio import (
     MANAGED_LABEL,
     OWNER_LABEL,
@@ -39,7 +40,6 @@ from .dockerio import (
     remove_container,
     resource_name,
 )
-from .disk import DiskUnavailable, Staging, reap_staging, stage
 from .seccomp import SECCOMP_OPT
 from .seccomp import recorded as recorded_option
 

@@ -74,7 +74,8 @@ _ALLOWED: Final = (
     "accept", "accept4", "bind", "connect", "epoll_create", "epoll_create1", "epoll_ctl",
     "epoll_pwait", "epoll_pwait2", "epoll_wait", "eventfd", "eventfd2", "getpeername", "getsockname",
     "getsockopt", "listen", "name_to_handle_at", "fanotify_mark", "ptrace", "process_vm_readv",
-    "process_vm_writev", "io_uring_setup", "io_uring_enter", "io_uring_register", "pipe", "pipe2", "poll", "ppoll", "pselect6", "recvfrom", "recvmmsg",
+    "process_vm_writev", "io_uring_setup", "io_uring_enter", "io_uring_register", "pipe", "pipe2", "poll", "ppoll",
+    "pselect6", "recvfrom", "recvmmsg",
     "recvmsg", "select", "sendmmsg", "sendmsg", "sendto", "setsockopt", "shutdown", "socketpair",
     # System V and POSIX IPC, private to the container's IPC namespace
     "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive", "mq_timedsend", "mq_unlink", "msgctl",

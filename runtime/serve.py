@@ -22,7 +22,6 @@ import hmac
 import json
 import secrets
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,8 +37,18 @@ from specc.ir import IR, ActionIR
 
 from . import events as ev
 from .backend import Backend, BackendUnavailable, Interrupted, Interruptible
-from .run import (EXIT_INTERRUPTED, EXIT_SUCCEEDED, ArgumentsRejected, Done, Failed, Paused, Position, Run,
-                  RunOptions, approval_digest)
+from .run import (
+    EXIT_INTERRUPTED,
+    EXIT_SUCCEEDED,
+    ArgumentsRejected,
+    Done,
+    Failed,
+    Paused,
+    Position,
+    Run,
+    RunOptions,
+    approval_digest,
+)
 from .store import RunStore, StoreError
 
 Approvals = Literal["out-of-band", "elicit"]

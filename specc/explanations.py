@@ -292,7 +292,8 @@ _add(
     what="A bound that is zero, negative or absurd. `steps` (1 to 10000), `wall` (up to a week), "
     "and the sandbox settings wherever they are given (`sandbox` or an action): `memory` (6MiB, "
     "Docker's least, to 64GiB), `cpus` (0.01 to 64), `pids` (1 to 32768), `timeout` (up to 24h), "
-    "`output` (up to 1GiB), `disk` (1MiB to 1024GiB); a planner's `max_turns` (1 to 1000) and `timeout` (up to 24h). Also "
+    "`output` (up to 1GiB), `disk` (1MiB to 1024GiB); a planner's `max_turns` (1 to 1000) and `timeout` "
+    "(up to 24h). Also "
     "a `reliability` that is not a probability above 0 and at most 1, a `retry N` outside 1 to "
     "100, and a `backoff MIN..MAX` whose min is above its max or whose max is beyond a week, in "
     "any handler, the planner's included.",

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 from specc.diagnostics import CompileError, Reporter
 from specc.parser import Node, Tok, admit, parse
@@ -92,8 +91,8 @@ class _Group:
         return any(not isinstance(i, _Comment) for i in self.items)
 
 
-_Item = Union[_Token, _Comment, _Group]
-_Atom = Union[_Token, _Comment, _Group, _Break]
+_Item = _Token | _Comment | _Group
+_Atom = _Token | _Comment | _Group | _Break
 
 
 def format_source(source: str) -> str:

@@ -428,8 +428,8 @@ class _Lowering:
                 settings.append(item)
                 continue
             if kind in ("act_run", "act_effect", "act_risk", "act_approval_required",
-                        "act_approval_when", "act_approval_none", "act_idempotent", "act_reliability", "act_description",
-                        "act_untrusted"):
+                        "act_approval_when", "act_approval_none", "act_idempotent", "act_reliability",
+                        "act_description", "act_untrusted"):
                 key = "approval" if kind.startswith("act_approval") else kind
                 if key in seen:
                     self.reporter.report(

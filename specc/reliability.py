@@ -79,7 +79,8 @@ def _block(agent: ast.Agent, actions: Mapping[str, ast.Action], bounds: Mapping[
             rows.append(StepEstimate(label, "", None, 0, None, depth, "for", turns))
             body = _block(agent, actions, bounds, statement.body, depth + 1, rows)
             success = None if body is None else body ** turns
-            rows[at] = StepEstimate(label, f"at most {turns} turn{'s' if turns != 1 else ''}", None, 0, success, depth, "for", turns)
+            rows[at] = StepEstimate(label, f"at most {turns} turn{'s' if turns != 1 else ''}", None, 0, success, depth,
+                                    "for", turns)
         elif statement.kind == "if":
             label = f"if at line {statement.span.line}"
             at = len(rows)

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from specc.cli import main
 from specc.compiler import compile_source
 

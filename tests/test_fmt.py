@@ -216,7 +216,7 @@ def test_fmt_reports_a_file_that_does_not_parse_and_leaves_it_alone(tmp_path: Pa
     result = fmt(str(tmp_path))
     assert result.exit_code == 1
     assert f"error[SPC001]: unexpected `}}`, expected a whole number\n  --> {bad}:2:18" in result.output
-    assert f"error[SPC002]" in result.output and f"{binary}:1:7" in result.output
+    assert "error[SPC002]" in result.output and f"{binary}:1:7" in result.output
     assert bad.read_text() == "agent x {\n  limits { steps }\n}\n"
     assert good.read_text() == FORMATTED
     assert "1 of 3 files reformatted, 2 not parsed" in result.output

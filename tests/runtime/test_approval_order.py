@@ -10,7 +10,7 @@ import pytest
 
 from specc.compiler import compile_source
 from specc.runtime import events as ev
-from specc.runtime.run import ArgumentsRejected, Done, Failed, Paused, Position, Run
+from specc.runtime.run import ArgumentsRejected, Failed, Paused, Position, Run
 from specc.runtime.store import RunStore
 from specc.runtime.stub_backend import StubBackend, succeed
 

@@ -5,7 +5,6 @@ executed twice."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from dockerfixtures import assert_no_container
 from helpers import SPECC, specc, specc_env
 
@@ -73,7 +71,8 @@ def until(store: Path, batch_id: str, ready: Any, seconds: float) -> None:
 
 
 def test_a_batch_runs_each_line_once_within_its_concurrency(twostep: Path, tmp_path: Path, docker_client: Any) -> None:
-    lines: list[Any] = [{"n": n, "wait": 1} for n in range(1, 7)] + ["{not json", {"n": -5, "wait": 0}, {"n": 13, "wait": 0}]
+    lines: list[Any] = [{"n": n, "wait": 1} for n in range(1, 7)]
+    lines += ["{not json", {"n": -5, "wait": 0}, {"n": 13, "wait": 0}]
     store = tmp_path / "runs.db"
     done = specc("batch", str(twostep), "--inputs", str(inputs(tmp_path, lines)), "--concurrency", "2",
                  "--store", str(store), "--json", timeout=300)
@@ -81,7 +80,7 @@ def test_a_batch_runs_each_line_once_within_its_concurrency(twostep: Path, tmp_p
     first = done.stderr.splitlines()[0]
     assert first.startswith("batch b"), done.stderr
     batch_id = first.split()[1]
-    assert f"inputs.jsonl:7: skipped: the input is not valid JSON" in done.stderr
+    assert "inputs.jsonl:7: skipped: the input is not valid JSON" in done.stderr
     assert "inputs.jsonl:8: skipped: `input.n`" in done.stderr
     *per_line, summary_line = [json.loads(line) for line in done.stdout.splitlines()]
     summary = json.loads(json.dumps(summary_line))
@@ -100,7 +99,7 @@ def test_a_batch_runs_each_line_once_within_its_concurrency(twostep: Path, tmp_p
         stored = events(store, run_id)
         starts = [e.at for e in stored if e.kind == "attempt_intent"]
         ends = [e.at for e in stored if e.kind == "attempt_outcome"]
-        spans += list(zip(starts, ends))
+        spans += list(zip(starts, ends, strict=True))
     points = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
     depth = peak = 0
     for _, step in points:
@@ -108,7 +107,7 @@ def test_a_batch_runs_each_line_once_within_its_concurrency(twostep: Path, tmp_p
         peak = max(peak, depth)
     assert peak <= 2
     listed = specc("runs", "--batch", batch_id, "--store", str(store))
-    assert listed.returncode == 0 and len([l for l in listed.stdout.splitlines() if l.startswith("r")]) == 7
+    assert listed.returncode == 0 and len([row for row in listed.stdout.splitlines() if row.startswith("r")]) == 7
     for run_id in runs:
         assert_no_container(docker_client, run_id)
 

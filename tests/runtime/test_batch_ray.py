@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from dockerfixtures import assert_no_container
 from helpers import SPECC, specc, specc_env
 

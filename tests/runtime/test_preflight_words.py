@@ -9,8 +9,17 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import (agent_text, containers, containers_created, docker, owner_of, run_spec, run_statuses, specc_env,
-                     write_agent)
+from helpers import (
+    agent_text,
+    containers,
+    containers_created,
+    docker,
+    owner_of,
+    run_spec,
+    run_statuses,
+    specc_env,
+    write_agent,
+)
 
 from specc.runtime.dockerio import OWNER_LABEL
 

@@ -19,16 +19,16 @@ import anyio
 import httpx
 import mcp_types as types
 import pytest
-from mcp import Client
-
 from helpers import SPECC, specc_env
+from mcp import Client
+from test_serve_process import FIXTURE, HttpServer
+
 from specc.compiler import compile_source
 from specc.runtime import events as ev
 from specc.runtime.decisions import decide_approval
 from specc.runtime.serve import ServeConfig, SpecServer
 from specc.runtime.store import RunStore
 from specc.runtime.stub_backend import StubBackend, fail, succeed
-from test_serve_process import FIXTURE, HttpServer
 
 INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
     "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}

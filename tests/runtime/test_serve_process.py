@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,10 +19,9 @@ import anyio
 import httpx
 import mcp_types as types
 import pytest
-from mcp import Client, MCPError, StdioServerParameters
-
 from dockerfixtures import assert_no_container
 from helpers import SPECC, specc, specc_env
+from mcp import Client, MCPError, StdioServerParameters
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "serve"
 

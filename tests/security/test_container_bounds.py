@@ -92,7 +92,8 @@ def proxy_run(docker_client: Any) -> Iterator[tuple[Egress, str]]:
 
 
 def _proxies(client: Any, run_id: str) -> list[Any]:
-    return list(client.containers.list(all=True, filters={"label": [f"specc.run_id={run_id}", "specc.role=egress-proxy"]}))
+    labels = [f"specc.run_id={run_id}", "specc.role=egress-proxy"]
+    return list(client.containers.list(all=True, filters={"label": labels}))
 
 
 def test_the_egress_proxy_runs_under_the_same_profile(docker_client: Any, proxy_run: tuple[Egress, str]) -> None:
